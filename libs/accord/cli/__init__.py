@@ -1,0 +1,31 @@
+"""The `accord` command: one sub-command group per concern, each in its own module here."""
+
+from __future__ import annotations
+
+import typer
+
+from accord.errors import AccordError
+
+from . import dev, topics
+
+app = typer.Typer(
+    name="accord",
+    help="accord: quote-to-cash integration over Apache Kafka. Operator and developer commands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(dev.app, name="dev")
+app.add_typer(topics.app, name="topics")
+
+
+def main() -> None:
+    try:
+        app()
+    except AccordError as exc:
+        # Errors accord raises on purpose are diagnoses for a person, not stack traces.
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(1) from None
+
+
+__all__ = ["app", "main"]
