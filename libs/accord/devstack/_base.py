@@ -79,6 +79,8 @@ class Part(Protocol):
     name: str
     #: environment variable that, when set, points at an existing instance instead of starting one
     external_env: str | None
+    #: the port docker-compose.yml publishes this part on (the local stack picks free ports instead)
+    compose_port: int | None
 
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
         """Start the part (not yet waiting for readiness); `env` holds what earlier parts exported."""
@@ -119,6 +121,11 @@ def require_tool(part: str, tool: str, install_hint: str) -> str:
     return path
 
 
+#: Processes this interpreter started and has not reaped yet. Holding the Popen objects keeps Python from
+#: warning that a subprocess is "still running" when they are collected: running on is their purpose.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def spawn(
     part: str,
     argv: Sequence[str],
@@ -141,6 +148,7 @@ def spawn(
             user=user,
             start_new_session=True,
         )
+    _children[proc.pid] = proc
     try:
         started = psutil.Process(proc.pid).create_time()
     except psutil.NoSuchProcess as exc:
@@ -205,3 +213,6 @@ def terminate(
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(alive, timeout=5)
+    child = _children.pop(proc.pid, None)
+    if child is not None:
+        child.wait(timeout=5)

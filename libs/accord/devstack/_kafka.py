@@ -98,6 +98,7 @@ def _cluster_id() -> str:
 class KafkaPart:
     name = "kafka"
     external_env: str | None = "KAFKA_BOOTSTRAP_SERVERS"
+    compose_port: int | None = 9092
 
     def __init__(self, version: str | None = None, heap: str = "512m") -> None:
         self.version = version or os.environ.get("ACCORD_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)

@@ -58,6 +58,7 @@ def _system_user(data: Path, binaries: Path) -> str | None:
 class PostgresPart:
     name = "postgres"
     external_env: str | None = "DATABASE_URL"
+    compose_port: int | None = 5432
 
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
         binaries = _binaries()

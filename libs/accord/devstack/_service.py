@@ -29,6 +29,7 @@ class ServicePart:
         health_path: str = "/",
         args: Callable[[int], Sequence[str]] = lambda port: ["--host", "127.0.0.1", "--port", str(port)],
         extra_env: Callable[[Path], Mapping[str, str]] | None = None,
+        compose_port: int | None = None,
     ) -> None:
         self.name = name
         self.module = module
@@ -36,6 +37,7 @@ class ServicePart:
         self.health_path = health_path
         self.args = args
         self.extra_env = extra_env
+        self.compose_port = compose_port
 
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
         workdir = home / self.name
