@@ -11,15 +11,17 @@ Parts start lazily, so a run of unit tests alone starts nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from accord.devstack import Stack
+from tests.support.db import create_database, drop_database
+from tests.support.stack import stack_home
 
 
 class SessionStack:
@@ -67,12 +69,13 @@ class SessionStack:
 
 
 @pytest.fixture(scope="session")
-def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionStack]:
-    stack = SessionStack(tmp_path_factory.mktemp("stack"))
+def session_stack() -> Iterator[SessionStack]:
+    stack = SessionStack(stack_home())
     try:
         yield stack
     finally:
         stack.close()
+        shutil.rmtree(stack.home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +86,18 @@ def kafka_bootstrap(session_stack: SessionStack) -> str:
 @pytest.fixture(scope="session")
 def database_url(session_stack: SessionStack) -> str:
     return session_stack.require("postgres")["DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def registry_url(session_stack: SessionStack) -> str:
+    """accord's schema registry for the session (on the session's Kafka), or SCHEMA_REGISTRY_URL."""
+    return session_stack.require("kafka", "registry")["SCHEMA_REGISTRY_URL"]
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(session_stack: SessionStack) -> str:
+    """The SaaS sandbox (simulated CRM, billing, ERP) for the session, or ACCORD_SANDBOX_URL."""
+    return session_stack.require("postgres", "sandbox")["ACCORD_SANDBOX_URL"]
 
 
 def unique(prefix: str) -> str:
@@ -119,16 +134,6 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 async def db_url(database_url: str) -> AsyncIterator[str]:
     """A fresh, empty database of this test's own (a URL), dropped afterwards."""
-    name = unique("test").replace("-", "_")
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = database_url.rpartition("/")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    url = await create_database(database_url)
+    yield url
+    await drop_database(database_url, url)

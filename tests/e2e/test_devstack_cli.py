@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.support.stack import stack_home
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +35,14 @@ def processes_under(home: Path) -> list[psutil.Process]:
         if str(home) in cmdline:
             found.append(proc)
     return found
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """Outside pytest's own tmp folder (see tests/conftest.py stack_home): PostgreSQL runs as another user."""
+    home = stack_home("accord-test-cli-")
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_up_status_env_down_leaves_nothing_running(tmp_path: Path) -> None:

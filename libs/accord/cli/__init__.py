@@ -6,7 +6,7 @@ import typer
 
 from accord.errors import AccordError
 
-from . import dev, topics
+from . import dev, dlq, replay, sandbox, schemas, topics
 
 app = typer.Typer(
     name="accord",
@@ -17,6 +17,10 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
+app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(schemas.app, name="schemas")
+app.add_typer(dlq.app, name="dlq")
+app.command("replay")(replay.replay)
 
 
 def main() -> None:

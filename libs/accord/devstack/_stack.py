@@ -22,6 +22,7 @@ from ._base import Health, Part, PartRecord, StackError
 from ._kafka import KafkaPart
 from ._paths import default_home
 from ._postgres import PostgresPart
+from ._service import ServicePart
 
 #: called as progress(part, phase, detail) with phase one of "start", "ready", "reuse", "external", "stop"
 Progress = Callable[[str, str, str], None]
@@ -29,7 +30,12 @@ Progress = Callable[[str, str, str], None]
 
 def catalogue() -> dict[str, Part]:
     """Every part the stack knows, in start order (later parts may use what earlier ones export)."""
-    parts: list[Part] = [KafkaPart(), PostgresPart()]
+    parts: list[Part] = [
+        KafkaPart(),
+        PostgresPart(),
+        ServicePart("registry", "accord_registry", exports="SCHEMA_REGISTRY_URL", health_path="/"),
+        ServicePart("sandbox", "accord_sandbox", exports="ACCORD_SANDBOX_URL", health_path="/healthz"),
+    ]
     return {part.name: part for part in parts}
 
 
