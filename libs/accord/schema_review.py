@@ -111,9 +111,9 @@ def _lint_type(schema: Any, where: str, path: str) -> Iterator[Finding]:
     """Rules on a field type, recursing into arrays, maps and unions (not into named types)."""
     if isinstance(schema, list):
         if "null" in schema and (schema[0] != "null" or len(schema) != 2):
-            yield Finding(where, "union-shape", "an optional type is written [\"null\", T], null first", path)
+            yield Finding(where, "union-shape", 'an optional type is written ["null", T], null first', path)
         elif "null" not in schema:
-            yield Finding(where, "union-shape", "unions other than [\"null\", T] are not supported", path)
+            yield Finding(where, "union-shape", 'unions other than ["null", T] are not supported', path)
         for branch in schema:
             yield from _lint_type(branch, where, path)
         return
@@ -169,7 +169,9 @@ def _lint_field(f: dict[str, Any], named: NamedType, where: str) -> Iterator[Fin
 
 
 def _lint_named(named: NamedType, catalogue: Catalogue) -> Iterator[Finding]:
-    where = str(named.path.relative_to(catalogue.root)) if named.path.is_relative_to(catalogue.root) else str(named.path)
+    where = (
+        str(named.path.relative_to(catalogue.root)) if named.path.is_relative_to(catalogue.root) else str(named.path)
+    )
     schema = named.schema
     if not str(schema.get("doc", "")).strip():
         yield Finding(where, "doc-missing", f"{named.kind} {named.fullname} needs a doc saying what it means")
@@ -479,27 +481,67 @@ def evolution_findings(subject: str, changes: Iterable[Change], level: str) -> l
     def add(rule: str, path: str, message: str) -> None:
         found.append(Finding(subject, rule, f"{message} (compatibility {level})", path))
 
+    changes = list(changes)
+    removed = [c for c in changes if c.kind is ChangeKind.FIELD_REMOVED]
     for c in changes:
+        parent = c.path.rpartition(".")[0]
+        twin = next(
+            (
+                r
+                for r in removed
+                if c.kind is ChangeKind.FIELD_ADDED
+                and r.path.rpartition(".")[0] == parent
+                and json.dumps(r.old, sort_keys=True) == json.dumps(c.new, sort_keys=True)
+            ),
+            None,
+        )
+        if twin is not None:
+            # Compatible or not, a rename without an alias silently drops the old field's values.
+            found.append(
+                Finding(
+                    subject,
+                    "rename-without-alias",
+                    f'looks like `{twin.path}` renamed without an alias; if so, add "aliases": '
+                    f'["{twin.path.rpartition(".")[2]}"] so old events keep their value',
+                    c.path,
+                    Severity.WARNING,
+                )
+            )
         if c.kind is ChangeKind.FIELD_ADDED and not c.has_default and backward:
-            add("new-field-default", c.path, "was added without a default: new readers cannot read old events; "
-                'make it optional with "default": null or give it a default')
+            add(
+                "new-field-default",
+                c.path,
+                "was added without a default: new readers cannot read old events; "
+                'make it optional with "default": null or give it a default',
+            )
         elif c.kind is ChangeKind.FIELD_REMOVED and not c.has_default and forward:
-            add("removed-field-default", c.path, "was removed but had no default: old readers cannot read new "
-                "events; keep it, or first give it a default in a version of its own")
+            add(
+                "removed-field-default",
+                c.path,
+                "was removed but had no default: old readers cannot read new "
+                "events; keep it, or first give it a default in a version of its own",
+            )
         elif c.kind is ChangeKind.TYPE_CHANGED:
             old, new = _logical(_non_null(c.old)), _logical(_non_null(c.new))
             ok_backward = (old[0], new[0]) in _PROMOTIONS and old[1] is None and new[1] is None
             ok_forward = (new[0], old[0]) in _PROMOTIONS and old[1] is None and new[1] is None
             if (backward and not ok_backward) or (forward and not ok_forward):
-                add("type-change", c.path, f"changed type from {type_words(c.old)} to {type_words(c.new)}; "
-                    "add a new field instead")
+                add(
+                    "type-change",
+                    c.path,
+                    f"changed type from {type_words(c.old)} to {type_words(c.new)}; add a new field instead",
+                )
         elif c.kind is ChangeKind.BECAME_REQUIRED and backward:
             add("became-required", c.path, "is no longer optional: old events that hold null cannot be read")
         elif c.kind is ChangeKind.SYMBOLS_REMOVED and backward and c.new is None:
             add("enum-symbol-removed", c.path, f"lost symbol(s) {', '.join(c.old)} and has no default symbol")
         elif c.kind is ChangeKind.SYMBOLS_ADDED and forward and c.old is None:
-            add("enum-symbol-added", c.path, f"gained symbol(s) {', '.join(c.new)} but the old version has no "
-                "default symbol for old readers to fall back on")
+            add(
+                "enum-symbol-added",
+                c.path,
+                f"gained symbol(s) {', '.join(c.new)} but the old version has no "
+                "default symbol for old readers to fall back on",
+            )
         elif c.kind is ChangeKind.NAME_CHANGED:
             add("record-renamed", c.path, f"record renamed from {c.old} to {c.new}: that is a new subject")
     return found

@@ -104,9 +104,7 @@ def verify(
     timestamp, signatures = parse_header(header)
     current = time.time() if now is None else now
     if timestamp < current - tolerance:
-        raise WebhookSignatureError(
-            "stale", f"signature timestamp {timestamp} is more than {tolerance}s in the past"
-        )
+        raise WebhookSignatureError("stale", f"signature timestamp {timestamp} is more than {tolerance}s in the past")
     if timestamp > current + tolerance:
         raise WebhookSignatureError(
             "future", f"signature timestamp {timestamp} is more than {tolerance}s in the future"
@@ -118,9 +116,7 @@ def verify(
         for candidate in signatures:
             matched |= hmac.compare_digest(expected, candidate)
     if not matched:
-        raise WebhookSignatureError(
-            "mismatch", "no signature matches the body under any of the configured secrets"
-        )
+        raise WebhookSignatureError("mismatch", "no signature matches the body under any of the configured secrets")
     return timestamp
 
 

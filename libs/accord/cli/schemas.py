@@ -74,6 +74,7 @@ def generate(
         err.print(f"{len(targets)} generated file(s) current")
         return
     for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(targets[path])
         err.print(f"wrote {path}")
     err.print(f"{len(stale)} file(s) written, {len(targets) - len(stale)} already current")
@@ -109,9 +110,8 @@ def check(
                     reports.append(report)
                     version = f"v{report.latest_version}" if report.latest_version else "-"
                     colour = {"incompatible": "red", "changed": "cyan", "new": "green"}.get(report.status, "dim")
-                    out.print(
-                        f"  {escape(event.subject)}  {event.compatibility}  {version}  [{colour}]{report.status}[/{colour}]"
-                    )
+                    status_text = f"[{colour}]{report.status}[/{colour}]"
+                    out.print(f"  {escape(event.subject)}  {event.compatibility}  {version}  {status_text}")
                     for change in report.changes:
                         out.print(f"    - {escape(change.describe())}")
                     _print_findings(report.findings)
@@ -204,6 +204,7 @@ def diff(
         out.print("  no changes")
     for change in changes:
         out.print(f"  - {escape(change.describe())}")
-    breaking = review.evolution_findings(subject, changes, level)
-    _print_findings(breaking)
+    findings = review.evolution_findings(subject, changes, level)
+    _print_findings(findings)
+    breaking = [f for f in findings if f.severity is review.Severity.ERROR]
     out.print(f"summary: {len(changes)} change(s), {len(breaking)} breaking under {level}")

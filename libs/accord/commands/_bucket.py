@@ -10,6 +10,10 @@ import time
 from typing import Protocol
 
 
+_EPSILON = 1e-9
+_MIN_WAIT = 1e-6  # a wait the clock can always show (a tinier one may not move a large float clock)
+
+
 class Clock(Protocol):
     def now(self) -> float:
         """Seconds on a monotonic scale."""
@@ -79,12 +83,14 @@ class TokenBucket:
             while True:
                 now = self.clock.now()
                 self._refill(now)
-                if now >= self._since and self._tokens >= tokens:
-                    self._tokens -= tokens
+                # The epsilon absorbs float rounding: a sleep of exactly the computed wait may refill to
+                # 0.9999999999 tokens, and waiting for the rest would add less than the clock can show.
+                if now >= self._since and self._tokens >= tokens - _EPSILON:
+                    self._tokens = max(self._tokens - tokens, 0.0)
                     self.granted += 1
                     return
                 wait = max(self._since - now, 0.0) + max(tokens - self._tokens, 0.0) / self.rate
-                await self.clock.sleep(wait)
+                await self.clock.sleep(max(wait, _MIN_WAIT))
 
     def hold(self, seconds: float) -> None:
         """Grant nothing for `seconds` from now, then start again from an empty bucket."""

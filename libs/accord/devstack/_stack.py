@@ -33,7 +33,7 @@ def catalogue() -> dict[str, Part]:
     parts: list[Part] = [
         KafkaPart(),
         PostgresPart(),
-        ServicePart("registry", "accord_registry", exports="SCHEMA_REGISTRY_URL", health_path="/"),
+        ServicePart("registry", "accord_registry", exports="SCHEMA_REGISTRY_URL", health_path="/", compose_port=8081),
         ServicePart("sandbox", "accord_sandbox", exports="ACCORD_SANDBOX_URL", health_path="/healthz"),
     ]
     return {part.name: part for part in parts}

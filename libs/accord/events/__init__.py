@@ -1,6 +1,6 @@
 """accord's events: typed classes generated from the Avro catalogue in `schemas/`.
 
-    from accord.events import InvoiceIssued, Money, new_meta
+    from accord.events import InvoiceIssued, Money, SourceSystem, new_meta
 
     meta = new_meta(InvoiceIssued, source_system=SourceSystem.BILLING, source_id="in_1", ...)
     event = InvoiceIssued(meta=meta, account_id="acc-1", ...)
@@ -57,7 +57,7 @@ def event_class(name: str) -> type[Event]:
         raise KeyError(f"no event {name!r} in the catalogue; known: {', '.join(sorted(EVENTS))}") from None
 
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     *_generated_all,
     "AvroDecimal",
     "AvroRecord",

@@ -237,8 +237,26 @@ def generate_readme(catalogue: Catalogue) -> str:
         "Registry subjects follow the topic-record-name strategy, `<topic>-<record full name>`, and hold",
         "self-contained schemas (shared types inlined), so any Confluent-compatible client reads them",
         "without schema references. Compatibility is BACKWARD, and FULL for financial events; new fields",
-        "need defaults and a field is never renamed without an alias. Review a change with",
-        "`accord schemas check`; publish with `accord schemas register`.",
+        "need defaults and a field is never renamed without an alias.",
+        "",
+        "Why self-contained subjects rather than Confluent schema references: every client and tool",
+        "(kcat, Kafka Connect, older serializers) reads them with no reference resolution, the registry's",
+        "compatibility check sees the whole record, and confluent-kafka's serdes need no extra set-up. The",
+        "price: a change to a shared type (`Meta`, `Money`) is a new version of every subject using it,",
+        "which `accord schemas register` does in one go.",
+        "",
+        "## Changing a contract",
+        "",
+        "1. Edit or add the `.avsc` (one named type per file, `schemas/<domain>/<Name>.avsc`, every field",
+        "   with a `doc`); a new event also gets an entry in `catalogue.yaml`.",
+        "2. `accord schemas generate` rewrites the Python classes (`accord.events`) and this file.",
+        "3. `accord schemas check` lints the catalogue and reviews each subject against the registry's",
+        "   latest version under its compatibility level; it exits 1 on any violation (CI runs it).",
+        "   `accord schemas diff <subject>` says in words what would change.",
+        "4. `accord schemas register` sets each subject's level and registers what changed.",
+        "",
+        "In Python, events are `accord.events` classes (frozen pydantic models generated from these",
+        "files); `accord.serde.EventCodec` encodes them to Confluent-framed Avro and back.",
         "",
         "## Systems of record",
         "",
@@ -255,11 +273,11 @@ def generate_readme(catalogue: Catalogue) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for topic in catalogue.topics.values():
-        events = [e.name for e in catalogue.events.values() if e.topic == topic.name]
+        names = [e.name for e in catalogue.events.values() if e.topic == topic.name]
         retention = f"{topic.retention_ms / 86_400_000:g} days" if topic.retention_ms else "-"
         out.append(
             f"| `{topic.name}` | {_cell(topic.key)} | {topic.partitions} | {topic.cleanup_policy} | {retention}"
-            f" | {topic.owner} | {_list(events)} |"
+            f" | {topic.owner} | {_list(names)} |"
         )
     out += ["", "## Events", ""]
     for topic in catalogue.topics.values():

@@ -551,6 +551,9 @@ def consumer_config(bootstrap_servers: str, group: str, extra: dict[str, Any] | 
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
         "isolation.level": "read_committed",
+        # A member that died (SIGKILL, lost host) holds its partitions until this expires: 10 s, not 45.
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 1_000,
         "log_level": 4,
         **(extra or {}),
     }

@@ -126,11 +126,11 @@ class ServiceHost:
             async with pool.acquire() as conn:
                 await migrate(conn, self.migrations, schema=self.schema)
         self._ensure_dlq()
-        dlq_producer = Producer(producer_config(s.kafka_bootstrap_servers, s.kafka_config))
-        relay_producer = Producer(producer_config(s.kafka_bootstrap_servers, s.kafka_config))
+        dlq_producer = self.make_producer("dead-letters")
+        relay_producer = self.make_producer("relay")
         consumer = Consumer(consumer_config(s.kafka_bootstrap_servers, self.service.group, s.kafka_config))
         consumer.subscribe(list(self.service.topics))
-        runtime = Runtime(
+        runtime = self.runtime_class(
             self.service,
             store=store,
             codec=self.codec,
@@ -175,6 +175,13 @@ class ServiceHost:
             await asyncio.to_thread(relay_producer.flush, 5)
             await pool.close()
             log.info("service %s stopped", self.service.name)
+
+    #: the consumer runtime to run (a subclass may add behaviour, e.g. fault injection in tests)
+    runtime_class: type[Runtime] = Runtime
+
+    def make_producer(self, role: str) -> Producer:
+        """The idempotent producer for `role` ("dead-letters" or "relay")."""
+        return Producer(producer_config(self.settings.kafka_bootstrap_servers, self.settings.kafka_config))
 
     def _ensure_dlq(self) -> None:
         admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers, **self.settings.kafka_config})
