@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from accord.errors import ConfigurationError
@@ -44,7 +45,8 @@ def bootstrap_servers(environ: Mapping[str, str] | None = None) -> str:
     if not value:
         from accord.devstack import Stack  # imported late: the stack is only the fallback
 
-        value = Stack(environ=env).env().get("KAFKA_BOOTSTRAP_SERVERS")
+        home = env.get("ACCORD_HOME")
+        value = Stack(Path(home) if home else None, environ=env).env().get("KAFKA_BOOTSTRAP_SERVERS")
     if not value:
         raise ConfigurationError(
             "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS or start the local stack with `accord dev up`"

@@ -78,10 +78,6 @@ RESERVED = frozenset(
 )
 
 
-def _branches(schema: Any) -> list[Any]:
-    return schema if isinstance(schema, list) else [schema]
-
-
 def _non_null(schema: Any) -> Any:
     """The type of a field without its null branch (the schema itself when it is not a union)."""
     if isinstance(schema, list):
@@ -767,7 +763,9 @@ def register_event(registry: RegistryClient, event: EventSpec) -> Registration:
     if latest is not None and json.loads(latest.schema) == event.schema:
         return Registration(event.subject, latest.schema_id, event.compatibility, "unchanged")
     schema_id = registry.register(event.subject, event.schema_str)
-    return Registration(event.subject, schema_id, event.compatibility, "registered")
+    # A registry that rewrites schema text still answers an identical schema with the latest's id.
+    outcome = "unchanged" if latest is not None and schema_id == latest.schema_id else "registered"
+    return Registration(event.subject, schema_id, event.compatibility, outcome)
 
 
 def register(catalogue: Catalogue, registry: RegistryClient) -> list[Registration]:

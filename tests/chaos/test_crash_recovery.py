@@ -8,9 +8,6 @@ process is started again and must converge: every event applied exactly once, ev
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from accord.events import UsageRecorded
+from accord.runtime import schema_name
 from accord.serde import EventCodec
 from tests.support import ledger
-from tests.support.harness import Harness
+from tests.support.harness import Harness, start_service
 
 pytestmark = [pytest.mark.chaos, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -39,29 +37,12 @@ async def harness(
         in_topic=topic_factory(partitions=3, prefix="usage"),
         out_topic=topic_factory(partitions=3, prefix="rated"),
         group=group_id,
-        schema=group_id.replace("-", "_"),
+        schema=schema_name(group_id),
     )
     await h.start()
     yield h
     await h.close()
     h.codec.registry.close()
-
-
-def start_service(h: Harness, registry_url: str, log: Path, crash: str = "") -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": h.bootstrap,
-        "DATABASE_URL": h.db_url,
-        "SCHEMA_REGISTRY_URL": registry_url,
-        "ACCORD_TEST_IN": h.in_topic,
-        "ACCORD_TEST_OUT": h.out_topic,
-        "ACCORD_TEST_GROUP": h.group,
-        "ACCORD_TEST_CRASH": crash,
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tests.support.ledger_service"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -177,3 +181,24 @@ class Harness:
             }
         finally:
             consumer.close()
+
+
+def start_service(
+    h: Harness, registry_url: str, log: Path, crash: str = "", **env_extra: str
+) -> subprocess.Popen[bytes]:
+    """The ledger service as its own process (tests/support/ledger_service.py), logging to `log`."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": h.bootstrap,
+        "DATABASE_URL": h.db_url,
+        "SCHEMA_REGISTRY_URL": registry_url,
+        "ACCORD_TEST_IN": h.in_topic,
+        "ACCORD_TEST_OUT": h.out_topic,
+        "ACCORD_TEST_GROUP": h.group,
+        "ACCORD_TEST_CRASH": crash,
+        **env_extra,
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.support.ledger_service"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )

@@ -59,8 +59,9 @@ class CrashingHost(ServiceHost):
 
 def main() -> None:
     setup_logging()
-    service = ledger.make_service(os.environ["ACCORD_TEST_GROUP"], os.environ["ACCORD_TEST_IN"],
-                                  os.environ["ACCORD_TEST_OUT"])
+    service = ledger.make_service(
+        os.environ["ACCORD_TEST_GROUP"], os.environ["ACCORD_TEST_IN"], os.environ["ACCORD_TEST_OUT"]
+    )
     handler = service.handlers[next(iter(service.handlers))]
 
     def crashing(state: Any, env: Envelope) -> Decision[Any]:

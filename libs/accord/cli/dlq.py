@@ -184,5 +184,5 @@ def redrive_(
         table.add_row(str(item.letter.ref), origin, p.error_class if p else "-", item.outcome)
     console.print(table)
     console.print(report.summary())
-    if report.missing:
+    if report.missing or report.count("origin topic missing"):
         raise typer.Exit(1)

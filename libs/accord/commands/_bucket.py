@@ -9,7 +9,6 @@ import asyncio
 import time
 from typing import Protocol
 
-
 _EPSILON = 1e-9
 _MIN_WAIT = 1e-6  # a wait the clock can always show (a tinier one may not move a large float clock)
 

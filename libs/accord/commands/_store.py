@@ -74,6 +74,11 @@ def checked_schema(schema: str) -> str:
     return schema
 
 
+def commands_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel on which `enqueue` wakes the workers of `schema`."""
+    return f"accord_commands_{schema}"
+
+
 async def migrate_commands(conn: asyncpg.Connection, *, schema: str) -> list[Migration]:
     """Create the `commands` table in `schema` (beside the runtime's tables; versions 1001+)."""
     return await migrate(conn, MIGRATIONS, schema=checked_schema(schema))
@@ -106,6 +111,8 @@ async def enqueue(
         body,
     )
     if row is not None:
+        # Delivered at commit, and only if the handler's transaction commits: wakes the workers at once.
+        await conn.execute("SELECT pg_notify($1, '')", commands_channel(s))
         return True
     same = await conn.fetchrow(
         f"""SELECT system = $2 AND kind = $3 AND payload = $4::jsonb AS same, system, kind

@@ -29,11 +29,19 @@ from typing import Any, Protocol
 import asyncpg
 
 from accord.errors import InDoubtError
+from accord.runtime._store import outbox_channel
 
 from ._bucket import TokenBucket
-from ._store import Command, Status, checked_schema, claim, finish, renew
+from ._store import Command, Status, checked_schema, claim, commands_channel, finish, renew
 
 log = logging.getLogger("accord.commands")
+
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
 
 
 class Executor(Protocol):
@@ -122,24 +130,53 @@ class CommandWorker:
 
     async def run(self) -> None:
         """Work until `stop()`: calls in flight finish, nothing new is claimed. Cancelling it is a crash:
-        the commands in flight stay claimed until their lease lapses, then are read back."""
+        the commands in flight stay claimed until their lease lapses, then are read back.
+
+        `enqueue` notifies the worker at commit (LISTEN/NOTIFY on a connection of the pool, held while it
+        runs); it also polls every `poll_interval`, so a lost notification only delays a command.
+        """
         inflight: set[asyncio.Task[None]] = set()
-        async with asyncio.TaskGroup() as group:
-            while not self._stop.is_set():
-                free = self.concurrency - len(inflight)
-                commands: list[Command] = []
-                if free > 0:
-                    async with self.pool.acquire() as conn:
-                        commands = await claim(conn, self.schema, limit=free, lease=self.lease)
-                for command in commands:
-                    task = group.create_task(self.process(command))
-                    inflight.add(task)
-                    task.add_done_callback(self._done(inflight))
-                if not commands or free <= len(commands):
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_interval):
-                            await self._wake.wait()
+        async with self.pool.acquire() as listener:
+            channel = commands_channel(self.schema)
+            await listener.add_listener(channel, self._notified)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    while not self._stop.is_set():
+                        self._wake.clear()
+                        free = self.concurrency - len(inflight)
+                        for command in await self._claim(free) if free > 0 else []:
+                            task = group.create_task(self._guarded(command))
+                            inflight.add(task)
+                            task.add_done_callback(self._done(inflight))
+                        # Woken by a notification, a finished call (a free slot) or stop(); else poll.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(self.poll_interval):
+                                await self._wake.wait()
+            finally:
+                with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                    await listener.remove_listener(channel, self._notified)
+
+    async def _claim(self, limit: int) -> list[Command]:
+        try:
+            async with self.pool.acquire() as conn:
+                return await claim(conn, self.schema, limit=limit, lease=self.lease)
+        except _CONNECTION_ERRORS as exc:
+            # The database is away: keep the calls in flight, try again at the next poll.
+            log.warning("claiming commands in %s failed (%s); trying again", self.schema, describe(exc))
+            return []
+
+    async def _guarded(self, command: Command) -> None:
+        try:
+            await self.process(command)
+        except Exception:
+            # Its outcome could not be recorded (the database went away mid-way). The row stays claimed;
+            # when the lease lapses it is taken again as in doubt and read back: never lost, never doubled.
+            log.exception(
+                "command %s (%s): outcome not recorded; it is read back after its lease", command.id, command.key
+            )
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
 
     def _done(self, inflight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
@@ -247,3 +284,5 @@ class CommandWorker:
                 return
             if self.on_result is not None:
                 await self.on_result(conn, command, outcome)
+                # The result event is (typically) an outbox row: wake the relay at commit, as the runtime does.
+                await conn.execute("SELECT pg_notify($1, '')", outbox_channel(self.schema))

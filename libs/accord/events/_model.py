@@ -30,6 +30,9 @@ class AvroDecimal:
     scale: int
 
     def __call__(self, value: Decimal) -> Decimal:
+        _, digits, exponent = value.as_tuple()
+        if exponent == -self.scale and len(digits) <= self.precision:
+            return value  # already exact: every decoded value, and most built ones
         if not value.is_finite():
             raise ValueError(f"{value} is not a finite decimal")
         try:

@@ -32,7 +32,7 @@ from confluent_kafka.admin import AdminClient
 from accord.runtime._dlq import H_REDRIVEN_FROM, PROVENANCE_HEADERS, Provenance, dlq_topic
 
 from ._audit import AuditRecord, audit, ensure_audit_topic, produce_audit
-from ._kafka import OpsError, ensure_topic, partitions_of, read_to_end
+from ._kafka import OpsError, ensure_topic, partitions_of, read_to_end, topic_exists
 
 REDRIVEN_SUFFIX = ".redriven"
 
@@ -157,7 +157,7 @@ def read_redriven(config: Mapping[str, Any], dlq: str) -> set[str]:
 @dataclass(frozen=True)
 class RedriveItem:
     letter: DeadLetter
-    outcome: str  # "redriven", "would redrive", "already redriven", "no provenance", "selected but missing"
+    outcome: str  # "redriven", "would redrive", "already redriven", "no provenance", "origin topic missing"
 
 
 @dataclass
@@ -177,6 +177,8 @@ class RedriveReport:
             f"{'would redrive' if self.dry_run else 'redrove'} {done} dead letter(s) of {self.dlq!r}; "
             f"{self.count('already redriven')} already redriven, {self.count('no provenance')} without provenance"
         )
+        if self.count("origin topic missing"):
+            text += f", {self.count('origin topic missing')} whose origin topic no longer exists"
         if self.missing:
             text += f", {len(self.missing)} not found ({', '.join(map(str, self.missing))})"
         return text
@@ -244,9 +246,13 @@ def redrive(
         elif letter.name in done:
             report.items.append(RedriveItem(letter, "already redriven"))
         else:
+            origin = letter.provenance.topic
+            if origin not in origin_partitions:
+                origin_partitions[origin] = partitions_of(admin, origin) if topic_exists(admin, origin) else []
+            if not origin_partitions[origin]:
+                report.items.append(RedriveItem(letter, "origin topic missing"))
+                continue
             report.items.append(RedriveItem(letter, "would redrive" if dry_run else "redriven"))
-            if letter.provenance.topic not in origin_partitions:
-                origin_partitions[letter.provenance.topic] = partitions_of(admin, letter.provenance.topic)
 
     record = AuditRecord.now(who=who, what="dlq.redrive", args=args, result=report.summary())
     if producer is None:

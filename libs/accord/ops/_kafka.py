@@ -47,6 +47,13 @@ def ensure_topic(
         if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise
         return False
+    # Created is not yet usable: wait (bounded) until every partition has a leader in the metadata.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(topic=topic, timeout=15).topics.get(topic)
+        if metadata is not None and metadata.partitions and all(p.leader >= 0 for p in metadata.partitions.values()):
+            break
+        time.sleep(0.1)
     return True
 
 

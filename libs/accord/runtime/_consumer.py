@@ -299,6 +299,8 @@ class Runtime:
                     )
                 )
             writes.processed.append(ProcessedRow(env.event_id, env.topic, env.partition, env.offset))
+            if span.get_span_context().is_valid:
+                writes.spans.append(span.get_span_context())
             m.PROCESSED.labels(service=self.service.name, topic=env.topic).inc()
             return Outcome.PROCESSED, None
 
@@ -346,11 +348,13 @@ class Runtime:
             attempt += 1
             writes = Writes()
             try:
+                started_ns = time.time_ns()
                 async with self.store.unit_of_work(
                     consumer=self.service.group, aggregate=self.service.aggregate
                 ) as uow:
                     outcomes = await self.apply(uow, envelopes, writes)
                     await uow.write(writes)
+                _commit_spans(writes, started_ns, time.time_ns())
                 break
             except (DuplicateEvent, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
                 m.BATCH_RETRIES.labels(**self._labels).inc()
@@ -540,6 +544,25 @@ class Runtime:
             # A rebalance took the partition away: its new owner re-reads from the last committed offset and
             # the idempotency store skips what we applied. Nothing is lost; log and go on.
             log.warning("offset commit failed (%s); the next owner will deduplicate", exc.args[0])
+
+
+def _commit_spans(writes: Writes, started_ns: int, ended_ns: int) -> None:
+    """The batch's one transaction, as a span in the trace of every event it applied (same start and end)."""
+    for span_context in writes.spans:
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+        span = tracer.start_span(
+            "commit batch",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            start_time=started_ns,
+            attributes={
+                "db.system.name": "postgresql",
+                "db.operation.name": "COMMIT",
+                "accord.batch.events": len(writes.processed),
+                "accord.batch.outbox_rows": len(writes.outbox),
+            },
+        )
+        span.end(end_time=ended_ns)
 
 
 def consumer_config(bootstrap_servers: str, group: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:

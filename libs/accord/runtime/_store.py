@@ -83,6 +83,8 @@ class Writes:
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[int] = field(default_factory=list)
     reparked: list[Repark] = field(default_factory=list)
+    #: span contexts of the events applied, so the commit shows up in each of their traces
+    spans: list[Any] = field(default_factory=list)
 
 
 class UnitOfWork(Protocol):
