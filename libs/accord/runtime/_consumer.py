@@ -205,6 +205,9 @@ class Runtime:
         keys = {env.key for env in envelopes}
         parked = set() if stop_at_failure else await uow.parked_keys(keys)
         done = await uow.processed({env.event_id for env in envelopes})
+        # A parked event's offset may lie below a watermark (its neighbours were applied and pruned); it was
+        # never applied itself, so the watermark does not speak for it.
+        watermarks = {} if stop_at_failure else await uow.watermarks({(env.topic, env.partition) for env in envelopes})
         states = {k: self.service.load_state(v) for k, v in (await uow.load_states(keys)).items()}
         outcomes: list[tuple[Outcome, BaseException | None]] = []
         halted = False
@@ -213,7 +216,7 @@ class Runtime:
             if halted:
                 outcomes.append((Outcome.NOT_ATTEMPTED, None))
                 continue
-            if env.event_id in done:
+            if env.event_id in done or env.offset <= watermarks.get((env.topic, env.partition), -1):
                 outcomes.append((Outcome.DUPLICATE, None))
                 continue
             if env.key in parked:
@@ -353,6 +356,7 @@ class Runtime:
                     consumer=self.service.group, aggregate=self.service.aggregate
                 ) as uow:
                     outcomes = await self.apply(uow, envelopes, writes)
+                    writes.handled = {tp: offset - 1 for tp, offset in result.offsets.items()}
                     await uow.write(writes)
                 _commit_spans(writes, started_ns, time.time_ns())
                 break

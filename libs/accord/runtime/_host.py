@@ -65,6 +65,8 @@ class RuntimeSettings(BaseSettings):
     pool_size: int = Field(default=4, ge=2)
     handler_attempts: int = Field(default=3, ge=1)
     shutdown_timeout: float = Field(default=10.0, gt=0)
+    #: how long processed event ids are kept; replays reaching further back are skipped by offset watermark
+    idempotency_retention_seconds: float = Field(default=7 * 86400, gt=0)
 
 
 def schema_name(service: str) -> str:
@@ -149,6 +151,15 @@ class ServiceHost:
             asyncio.create_task(relay.run(self.stop), name="relay"),
             asyncio.create_task(self._every(1.0, runtime.retry_parked), name="parked"),
             asyncio.create_task(self._every(5.0, lambda: self._lag(consumer)), name="lag"),
+            asyncio.create_task(
+                self._every(
+                    3600.0,
+                    lambda: store.prune_processed(
+                        consumer=self.service.group, older_than_seconds=s.idempotency_retention_seconds
+                    ),
+                ),
+                name="retention",
+            ),
         ]
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="http"))

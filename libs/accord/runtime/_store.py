@@ -83,6 +83,8 @@ class Writes:
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[int] = field(default_factory=list)
     reparked: list[Repark] = field(default_factory=list)
+    #: highest offset handled per (topic, partition) in this batch
+    handled: dict[tuple[str, int], int] = field(default_factory=dict)
     #: span contexts of the events applied, so the commit shows up in each of their traces
     spans: list[Any] = field(default_factory=list)
 
@@ -91,6 +93,10 @@ class UnitOfWork(Protocol):
     async def parked_keys(self, keys: Iterable[str]) -> set[str]: ...
 
     async def processed(self, event_ids: Iterable[str]) -> set[str]: ...
+
+    async def watermarks(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Highest pruned offset per (topic, partition): everything at or below it was applied already."""
+        ...
 
     async def load_states(self, keys: Iterable[str]) -> dict[str, Any]: ...
 
@@ -106,6 +112,10 @@ class Store(Protocol):
 
     async def parked_keys_due(self, *, consumer: str, limit: int) -> list[str]:
         """Keys whose first parked event is due for another attempt."""
+        ...
+
+    async def prune_processed(self, *, consumer: str, older_than_seconds: float) -> int:
+        """Forget processed event ids older than the retention; returns how many were pruned."""
         ...
 
 
@@ -135,6 +145,18 @@ class _PgUnitOfWork:
             list(event_ids),
         )
         return {r["event_id"] for r in rows}
+
+    async def watermarks(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        wanted = list(partitions)
+        rows = await self.conn.fetch(
+            f"""SELECT topic, kafka_partition, kafka_offset FROM {self.schema}.pruned_watermarks
+                WHERE consumer = $1 AND (topic, kafka_partition) IN
+                      (SELECT * FROM unnest($2::text[], $3::int[]))""",
+            self.consumer,
+            [t for t, _ in wanted],
+            [p for _, p in wanted],
+        )
+        return {(r["topic"], r["kafka_partition"]): r["kafka_offset"] for r in rows}
 
     async def load_states(self, keys: Iterable[str]) -> dict[str, Any]:
         rows = await self.conn.fetch(
@@ -171,6 +193,17 @@ class _PgUnitOfWork:
 
     async def write(self, writes: Writes) -> None:
         s = self.schema
+        if writes.handled:
+            await self.conn.execute(
+                f"""INSERT INTO {s}.handled_offsets (consumer, topic, kafka_partition, kafka_offset)
+                    SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])
+                    ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE
+                    SET kafka_offset = greatest(handled_offsets.kafka_offset, excluded.kafka_offset)""",
+                self.consumer,
+                [t for t, _ in writes.handled],
+                [p for _, p in writes.handled],
+                list(writes.handled.values()),
+            )
         if writes.unparked:
             await self.conn.execute(f"DELETE FROM {s}.parked_events WHERE id = ANY($1::bigint[])", writes.unparked)
         for r in writes.reparked:
@@ -262,6 +295,26 @@ class PostgresStore:
         async with self.pool.acquire() as conn, conn.transaction():
             yield _PgUnitOfWork(conn, self.schema, consumer, aggregate)
 
+    async def prune_processed(self, *, consumer: str, older_than_seconds: float) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Watermark first, in the same transaction as the delete: never a moment when an id is gone
+            # and its offset is not yet covered.
+            await conn.execute(
+                f"""INSERT INTO {self.schema}.pruned_watermarks (consumer, topic, kafka_partition, kafka_offset)
+                    SELECT consumer, topic, kafka_partition, kafka_offset FROM {self.schema}.handled_offsets
+                    WHERE consumer = $1
+                    ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE
+                    SET kafka_offset = greatest(pruned_watermarks.kafka_offset, excluded.kafka_offset)""",
+                consumer,
+            )
+            status = await conn.execute(
+                f"""DELETE FROM {self.schema}.processed_events
+                    WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)""",
+                consumer,
+                older_than_seconds,
+            )
+        return int(status.split()[-1])
+
     async def parked_keys_due(self, *, consumer: str, limit: int) -> list[str]:
         rows = await self.pool.fetch(
             f"""SELECT key FROM (SELECT DISTINCT ON (key) key, next_attempt_at FROM {self.schema}.parked_events
@@ -289,6 +342,13 @@ class _MemoryUnitOfWork:
     async def processed(self, event_ids: Iterable[str]) -> set[str]:
         return {e for e in event_ids if (self.consumer, e) in self.store.processed_ids}
 
+    async def watermarks(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {
+            tp: self.store.watermarks[(self.consumer, *tp)]
+            for tp in partitions
+            if (self.consumer, *tp) in self.store.watermarks
+        }
+
     async def load_states(self, keys: Iterable[str]) -> dict[str, Any]:
         return {
             k: json.loads(self.store.states[(self.aggregate, k)])
@@ -311,6 +371,10 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.processed_ids: set[tuple[str, str]] = set()
+        #: (consumer, event_id) -> (topic, partition, offset), for pruning
+        self.processed_at: dict[tuple[str, str], tuple[str, int, int]] = {}
+        self.watermarks: dict[tuple[str, str, int], int] = {}
+        self.handled: dict[tuple[str, str, int], int] = {}
         self.states: dict[tuple[str, str], str] = {}
         self.outbox: list[OutboxRow] = []
         self.parked: list[tuple[str, ParkedRow]] = []
@@ -325,6 +389,10 @@ class MemoryStore:
         if writes is None:
             return
         self.processed_ids.update((consumer, p.event_id) for p in writes.processed)
+        self.processed_at.update({(consumer, p.event_id): (p.topic, p.partition, p.offset) for p in writes.processed})
+        for (topic, partition), offset in writes.handled.items():
+            where = (consumer, topic, partition)
+            self.handled[where] = max(self.handled.get(where, -1), offset)
         for key, value in writes.states.items():
             self.states[(aggregate, key)] = json.dumps(value, separators=(",", ":"), default=str)
         self.outbox.extend(writes.outbox)
@@ -341,6 +409,17 @@ class MemoryStore:
         for p in writes.parked:
             self._next_id += 1
             self.parked.append((consumer, dataclasses.replace(p, id=self._next_id)))
+
+    async def prune_processed(self, *, consumer: str, older_than_seconds: float) -> int:
+        """In memory there is no clock: everything recorded so far counts as older than the retention."""
+        pruned = [(c, e) for c, e in self.processed_ids if c == consumer]
+        for c, e in pruned:
+            self.processed_at.pop((c, e))
+            self.processed_ids.discard((c, e))
+        for key, offset in self.handled.items():
+            if key[0] == consumer:
+                self.watermarks[key] = max(self.watermarks.get(key, -1), offset)
+        return len(pruned)
 
     async def parked_keys_due(self, *, consumer: str, limit: int) -> list[str]:
         keys: list[str] = []

@@ -70,6 +70,18 @@ async def test_duplicate_delivery_and_replay_have_exactly_one_effect(harness: Ha
         assert state is not None and state["count"] == 20
     assert len(harness.read_topic(harness.out_topic, min_count=100)) == 100
 
+    # Retention prunes every processed id; a replay reaching back beyond it is still applied zero times.
+    assert await harness.store.prune_processed(consumer=harness.group, older_than_seconds=-1) == 100
+    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(harness.group, partitions)])[harness.group].result(
+        timeout=30
+    )
+    await harness.run_until(caught_up)
+    assert await harness.count("processed_events") == 0
+    for k in range(5):
+        state = await harness.state(f"acc-{k}")
+        assert state is not None and state["count"] == 20
+    assert len(harness.read_topic(harness.out_topic, min_count=100)) == 100
+
 
 async def test_poison_records_are_dead_lettered_with_provenance_and_the_partition_moves_on(harness: Harness) -> None:
     good = [ledger.usage("acc-1", n) for n in range(5)]

@@ -114,3 +114,16 @@ async def test_outbox_rows_are_written_with_the_batch(store: Any) -> None:
         assert [(r["topic"], r["key"], r["value"], r["traceparent"]) for r in rows] == [
             (row.topic, row.key, row.value, row.traceparent)
         ] * 2
+
+
+async def test_pruned_ids_leave_a_watermark_per_partition(store: Any) -> None:
+    rows = [ProcessedRow(str(uuid.UUID(int=n)), "t", n % 2, 10 + n) for n in range(6)]
+    async with store.unit_of_work(consumer="a", aggregate="x") as uow:
+        await uow.write(Writes(processed=rows, handled={("t", 0): 14, ("t", 1): 12}))
+    async with store.unit_of_work(consumer="a", aggregate="x") as uow:
+        await uow.write(Writes(handled={("t", 1): 15}))
+    assert await store.prune_processed(consumer="a", older_than_seconds=-1) == 6
+    assert await store.prune_processed(consumer="b", older_than_seconds=-1) == 0
+    async with store.unit_of_work(consumer="a", aggregate="x") as uow:
+        assert await uow.processed([r.event_id for r in rows]) == set()
+        assert await uow.watermarks([("t", 0), ("t", 1), ("u", 0)]) == {("t", 0): 14, ("t", 1): 15}
