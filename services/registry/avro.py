@@ -44,22 +44,25 @@ def compact(text: str) -> str:
     return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 
-def parse_avro(
-    text: str, referenced: Sequence[AvroSchema] = (), *, normalize: bool = False
-) -> AvroSchema:
+def parse_avro(text: str, referenced: Sequence[AvroSchema] = (), *, normalize: bool = False) -> AvroSchema:
     """Parse and validate `text`; `referenced` are the already parsed schemas its references name."""
     try:
         data = json.loads(text)
     except (TypeError, ValueError) as exc:
         raise AvroSchemaError(f"not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise AvroSchemaError("not valid JSON: it nests too deeply") from None
     names: dict[str, dict[str, Any]] = {}
     for ref in referenced:
         names.update(ref.names)
     before = set(names)
-    root = _Walker(names).walk(data, namespace="", path="")
+    try:
+        root = _Walker(names).walk(data, namespace="", path="")
+        _check_with_fastavro(data, referenced)
+        normalized = json.dumps(_expand_once(root, names), sort_keys=True, separators=(",", ":"))
+    except RecursionError:
+        raise AvroSchemaError("the schema nests too deeply to be a usable Avro schema") from None
     own = frozenset(set(names) - before)
-    _check_with_fastavro(data, referenced)
-    normalized = json.dumps(_expand_once(root, names), sort_keys=True, separators=(",", ":"))
     stored = normalized if normalize else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return AvroSchema(root=root, names=names, text=stored, normalized=normalized, own_names=own)
 
@@ -203,6 +206,11 @@ class _Walker:
                 raise AvroSchemaError(f"at '{fpath}': field '{fname}' needs a 'type'")
             out = dict(f)
             out["type"] = self.walk(f["type"], namespace=ns, path=f"{fpath}/type")
+            if "default" in f and not valid_default(out["type"], f["default"], self.names):
+                raise AvroSchemaError(
+                    f"at '{fpath}': the default {f['default']!r} of field '{fname}' does not match its type "
+                    "(for a union, the default must match the union's first branch)"
+                )
             if "aliases" in f:
                 out["aliases"] = _aliases(f, fpath)
             definition["fields"].append(out)
@@ -235,6 +243,48 @@ class _Walker:
             definition["aliases"] = [_qualify(a, ns) for a in _aliases(node, path)]
         self.names[full] = definition
         return full
+
+
+_INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def valid_default(node: Any, value: Any, names: Mapping[str, dict[str, Any]]) -> bool:
+    """Whether `value` (JSON) is a valid default for the qualified type `node`, as the Avro spec says."""
+    if isinstance(node, str) and node in names:
+        node = names[node]
+    if isinstance(node, list):
+        return bool(node) and valid_default(node[0], value, names)
+    kind = node if isinstance(node, str) else node["type"]
+    if kind == "null":
+        return value is None
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind in ("int", "long"):
+        low, high = _INT_RANGE[kind]
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    if kind in ("float", "double"):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("string", "bytes"):
+        return isinstance(value, str)
+    if kind == "fixed":
+        return isinstance(value, str) and len(value) == node["size"]
+    if kind == "enum":
+        return isinstance(value, str) and value in node["symbols"]
+    if kind == "array":
+        return isinstance(value, list) and all(valid_default(node["items"], v, names) for v in value)
+    if kind == "map":
+        return isinstance(value, dict) and all(valid_default(node["values"], v, names) for v in value.values())
+    if kind in ("record", "error"):
+        if not isinstance(value, dict):
+            return False
+        for f in node["fields"]:
+            if f["name"] in value:
+                if not valid_default(f["type"], value[f["name"]], names):
+                    return False
+            elif "default" not in f:
+                return False
+        return True
+    return False
 
 
 def _aliases(node: dict[str, Any], path: str) -> list[str]:
