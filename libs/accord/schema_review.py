@@ -737,6 +737,31 @@ def check_subject(registry: RegistryClient, event: EventSpec, schema: str | None
     return report
 
 
+def check_against_baseline(baseline: Catalogue, event: EventSpec) -> SubjectReport:
+    """Review one event against the same event in an older catalogue (e.g. the main branch's), offline.
+
+    What a pull request changes, judged by the catalogue's own compatibility level, before any
+    registry sees it. A subject absent from the baseline is new.
+    """
+    report = SubjectReport(event.subject, event.compatibility)
+    before = baseline.events.get(event.fullname)
+    if before is None:
+        return report
+    report.latest_version = 0  # "the baseline": there is no registry version number offline
+    report.changes = diff(before.schema, event.schema)
+    report.findings = evolution_findings(event.subject, report.changes, event.compatibility)
+    if before.compatibility != event.compatibility:
+        report.findings.append(
+            Finding(
+                event.subject,
+                "compatibility-changed",
+                f"compatibility changed from {before.compatibility} to {event.compatibility}",
+                severity=Severity.WARNING,
+            )
+        )
+    return report
+
+
 def check(catalogue: Catalogue, registry: RegistryClient | None) -> CheckReport:
     """Lint the catalogue and, given a registry, review every subject against its latest version."""
     report = CheckReport(lint=lint(catalogue), registry_url=registry.url if registry else None)

@@ -140,6 +140,13 @@ class _Reader:
     reader: Any
 
 
+def _validation_summary(exc: pydantic.ValidationError) -> str:
+    """Which fields are wrong and why, without their values: this text reaches logs and dead-letter headers,
+    and values may be personal data."""
+    problems = exc.errors(include_input=False, include_url=False, include_context=False)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}" for e in problems)
+
+
 def registry_url_from_env() -> str:
     """SCHEMA_REGISTRY_URL, else the running local stack's registry (`accord dev up`)."""
     url = os.environ.get("SCHEMA_REGISTRY_URL")
@@ -356,8 +363,8 @@ class EventCodec:
             return Decoded(reader.event_type.from_avro(datum), schema_id)  # type: ignore[arg-type]
         except pydantic.ValidationError as exc:
             raise DecodeError(
-                DecodeFailure.INVALID_EVENT, topic=topic, schema_id=schema_id, detail=str(exc).replace("\n", " ")
-            ) from exc
+                DecodeFailure.INVALID_EVENT, topic=topic, schema_id=schema_id, detail=_validation_summary(exc)
+            ) from None
 
     def decode_batch(self, topic: str, values: Sequence[bytes | None]) -> list[Decoded | DecodeError]:
         """`decode` for each value, in order; a permanent failure is returned in place, not raised.

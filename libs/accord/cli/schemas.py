@@ -6,7 +6,11 @@ against the registry's latest version, and exits 1 on any violation.
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -86,11 +90,49 @@ def _print_findings(findings: list[review.Finding]) -> None:
         out.print(f"    [{colour}]{f.severity.value}[/{colour}] {escape(str(f))}")
 
 
+def _baseline(schemas: Path, ref: str) -> source.Catalogue:
+    """The catalogue as it is at git `ref`, exported to a temporary folder."""
+    root = schemas.resolve()
+    try:
+        top = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "-C", top, "archive", "--format=tar", ref, "--", str(root.relative_to(top))],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (subprocess.CalledProcessError, OSError, ValueError) as exc:
+        detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else exc
+        raise _fail(f"cannot read {schemas} at git ref {ref!r}: {detail!s}") from None
+    with tempfile.TemporaryDirectory(prefix="accord-baseline-") as folder:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        return _load(Path(folder) / root.relative_to(top))
+
+
+def _print_subject(event: source.EventSpec, report: review.SubjectReport) -> None:
+    version = "-" if report.latest_version is None else f"v{report.latest_version}" if report.latest_version else "base"
+    colour = {"incompatible": "red", "changed": "cyan", "new": "green"}.get(report.status, "dim")
+    status_text = f"[{colour}]{report.status}[/{colour}]"
+    out.print(f"  {escape(event.subject)}  {event.compatibility}  {version}  {status_text}")
+    for change in report.changes:
+        out.print(f"    - {escape(change.describe())}")
+    _print_findings(report.findings)
+
+
 @app.command()
 def check(
     schemas: SchemasOption = DEFAULT_SCHEMAS,
     registry: RegistryOption = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Lint only; do not ask the registry.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Do not ask the registry.")] = False,
+    baseline_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline-ref",
+            help="Also review each event against the catalogue at this git ref (e.g. origin/main), offline.",
+        ),
+    ] = None,
 ) -> None:
     """Lint the schemas and review each against its subject's latest version; exit 1 on any violation."""
     catalogue = _load(schemas)
@@ -99,6 +141,13 @@ def check(
     out.print(f"lint: {len(findings) or 'no'} problem(s)")
     _print_findings(findings)
     reports: list[review.SubjectReport] = []
+    if baseline_ref is not None:
+        baseline = _baseline(schemas, baseline_ref)
+        out.print(f"baseline: git {baseline_ref}")
+        for event in catalogue.events.values():
+            report = review.check_against_baseline(baseline, event)
+            reports.append(report)
+            _print_subject(event, report)
     if not offline:
         client = _registry(registry)
         out.print(f"registry: {client.url}")
@@ -108,13 +157,7 @@ def check(
                     status.update(f"reviewing {event.subject}")
                     report = review.check_subject(client, event)
                     reports.append(report)
-                    version = f"v{report.latest_version}" if report.latest_version else "-"
-                    colour = {"incompatible": "red", "changed": "cyan", "new": "green"}.get(report.status, "dim")
-                    status_text = f"[{colour}]{report.status}[/{colour}]"
-                    out.print(f"  {escape(event.subject)}  {event.compatibility}  {version}  {status_text}")
-                    for change in report.changes:
-                        out.print(f"    - {escape(change.describe())}")
-                    _print_findings(report.findings)
+                    _print_subject(event, report)
         except review.RegistryError as exc:
             raise _fail(str(exc)) from None
     errors = [f for f in findings if f.severity is review.Severity.ERROR]
@@ -122,7 +165,7 @@ def check(
     counts: dict[str, int] = {}
     for r in reports:
         counts[r.status] = counts.get(r.status, 0) + 1
-    subjects = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "not reviewed (offline)"
+    subjects = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "not reviewed"
     verdict = "[red]FAILED[/red]" if errors else "[green]OK[/green]"
     out.print(f"summary: {len(reports)} subject(s): {subjects}; {len(errors)} violation(s) -> {verdict}")
     if errors:
