@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create the virtual environment (.venv) with accord and its dev tools
 
-demo: $(STAMP) ## Bring up the local stack, create the topics, show the status
+demo: $(STAMP) ## Bring up the local stack, create the topics, register the schemas, show the status
 	$(BIN)/accord dev up
 	$(BIN)/accord topics create
+	$(BIN)/accord schemas register
+	$(BIN)/accord schemas check
 	$(BIN)/accord dev status
 
 test: $(STAMP) ## Run every test (starts real Kafka and PostgreSQL by itself)
@@ -36,6 +38,7 @@ lint: $(STAMP) ## ruff, and mypy --strict on libs/
 	$(BIN)/mypy
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (ratios against baselines measured in the same run)
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 dev-up: $(STAMP) ## Start the local stack (accord dev up)

@@ -34,7 +34,9 @@ def catalogue() -> dict[str, Part]:
         KafkaPart(),
         PostgresPart(),
         ServicePart("registry", "accord_registry", exports="SCHEMA_REGISTRY_URL", health_path="/", compose_port=8081),
-        ServicePart("sandbox", "accord_sandbox", exports="ACCORD_SANDBOX_URL", health_path="/healthz"),
+        ServicePart(
+            "sandbox", "accord_sandbox", exports="ACCORD_SANDBOX_URL", health_path="/healthz", compose_port=8090
+        ),
     ]
     return {part.name: part for part in parts}
 

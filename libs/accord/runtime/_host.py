@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accord.kafka_config import client_properties
 from accord.migrations import migrate
 
 from . import _metrics as m
@@ -54,10 +55,11 @@ class RuntimeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACCORD_", frozen=True, extra="ignore")
 
     kafka_bootstrap_servers: str = Field(validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"))
-    database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL"))
+    database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL"), repr=False)  # may hold a password
     schema_registry_url: str | None = Field(default=None, validation_alias=AliasChoices("SCHEMA_REGISTRY_URL"))
-    #: librdkafka properties passed through as they are (SASL, TLS, ...): ACCORD_KAFKA_CONFIG='{"security.protocol": …}'
-    kafka_config: dict[str, str] = Field(default_factory=dict)
+    #: librdkafka properties passed through from ACCORD_KAFKA_* (SASL, TLS, ...; see accord.kafka_config);
+    #: kept out of repr because SASL passwords travel here
+    kafka_config: dict[str, str] = Field(default_factory=client_properties, repr=False)
     batch_size: int = Field(default=500, ge=1, le=10_000)
     poll_timeout: float = Field(default=0.5, gt=0)
     http_host: str = "127.0.0.1"
