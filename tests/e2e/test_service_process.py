@@ -48,7 +48,11 @@ async def test_probes_metrics_and_sigterm(harness: Harness, registry_url: str, t
     try:
         deadline = time.monotonic() + 60
         metrics = ""
-        while "accord_events_dead_lettered_total" not in metrics or await harness.count("processed_events") < 10:
+        while (
+            "accord_events_dead_lettered_total" not in metrics
+            or await harness.count("processed_events") < 10
+            or await harness.count("outbox") > 0
+        ):
             assert service.poll() is None, log.read_text()[-2000:]
             assert time.monotonic() < deadline, "service did not process the events"
             time.sleep(0.3)
@@ -62,6 +66,7 @@ async def test_probes_metrics_and_sigterm(harness: Harness, registry_url: str, t
         assert f'accord_events_processed_total{{service="{group}",topic="{harness.in_topic}"}} 10.0' in metrics
         assert f'accord_events_dead_lettered_total{{service="{group}"}} 1.0' in metrics
         assert "accord_handler_seconds_bucket" in metrics
+        assert f'accord_outbox_published_total{{service="{group}"}} 10.0' in httpx.get(f"{base}/metrics").text
     finally:
         service.terminate()
         service.wait(timeout=30)

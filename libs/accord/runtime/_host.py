@@ -153,6 +153,7 @@ class ServiceHost:
             asyncio.create_task(relay.run(self.stop), name="relay"),
             asyncio.create_task(self._every(1.0, runtime.retry_parked), name="parked"),
             asyncio.create_task(self._every(5.0, lambda: self._lag(consumer)), name="lag"),
+            asyncio.create_task(self._every(5.0, lambda: self._backlog(pool)), name="backlog"),
             asyncio.create_task(
                 self._every(
                     3600.0,
@@ -224,6 +225,10 @@ class ServiceHost:
             position = consumer.position([tp])[0].offset
             if position is not None and position >= 0 and high >= 0:
                 m.CONSUMER_LAG.labels(self.service.name, tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    async def _backlog(self, pool: asyncpg.Pool) -> None:
+        rows = await pool.fetchval(f"SELECT count(*) FROM {self.schema}.outbox")
+        m.OUTBOX_BACKLOG.labels(service=self.service.name).set(rows)
 
     def _http_server(self) -> uvicorn.Server | None:
         if self.settings.http_port is None:

@@ -107,7 +107,6 @@ class OutboxRelay:
                 self.batch_size,
             )
             if not rows:
-                m.OUTBOX_BACKLOG.labels(service=self.service).set(0)
                 return 0
             errors: list[KafkaError] = []
             acked: list[float] = []
