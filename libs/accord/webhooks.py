@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from accord.errors import AccordError
 
@@ -40,6 +42,10 @@ class WebhookSignatureError(AccordError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class WebhookPayloadError(AccordError):
+    """A webhook was signed correctly but its body is not the JSON object an event must be."""
 
 
 def compute_signature(payload: bytes, secret: str, timestamp: int) -> str:
@@ -120,12 +126,37 @@ def verify(
     return timestamp
 
 
+def construct_event(
+    payload: bytes,
+    header: str | None,
+    secrets: Sequence[str] | str,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Verify, then parse: the event as a dict (Stripe's `Webhook.construct_event`, minus the classes).
+
+    Raises WebhookSignatureError when the signature does not hold (nothing of the body is trusted then) and
+    WebhookPayloadError when a correctly signed body is not a JSON object.
+    """
+    verify(payload, header, secrets, tolerance=tolerance, now=now)
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise WebhookPayloadError(f"the signed webhook body is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise WebhookPayloadError(f"the signed webhook body is a JSON {type(event).__name__}, not an object")
+    return event
+
+
 __all__ = [
     "BILLING_SIGNATURE_HEADER",
     "CRM_SIGNATURE_HEADER",
     "DEFAULT_TOLERANCE_SECONDS",
+    "WebhookPayloadError",
     "WebhookSignatureError",
     "compute_signature",
+    "construct_event",
     "parse_header",
     "signature_header",
     "verify",

@@ -17,5 +17,7 @@ class Settings(BaseSettings):
     seed: int = 0
     #: the ERP's governance limit: concurrent requests shared by all callers
     erp_concurrency_limit: int = Field(default=5, ge=1)
+    #: ask for credentials as the real systems do (an API key, OAuth tokens); off only for quick experiments
+    require_auth: bool = True
     #: how often the webhook dispatcher looks for due deliveries, in seconds
     dispatch_interval: float = Field(default=0.1, gt=0)

@@ -23,9 +23,8 @@ from accord.migrations import migrate
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def _init_connection(conn: asyncpg.Connection, schema: str) -> None:
+async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.execute(f"SET search_path TO {schema}, public")
 
 
 async def open_pool(database_url: str, schema: str) -> asyncpg.Pool:
@@ -35,10 +34,14 @@ async def open_pool(database_url: str, schema: str) -> asyncpg.Pool:
     finally:
         await conn.close()
 
-    async def init(c: asyncpg.Connection) -> None:
-        await _init_connection(c, schema)
-
-    pool: asyncpg.Pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10, init=init)
+    # search_path as a server setting, not a SET: the pool's RESET ALL on release would undo a SET.
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        database_url,
+        min_size=2,
+        max_size=10,
+        init=_init_connection,
+        server_settings={"search_path": f"{schema},public"},
+    )
     return pool
 
 
@@ -84,6 +87,8 @@ class Tx:
     transaction_key: str = ""
     sequence: int = 0
     emitted: list[dict[str, Any]] = field(default_factory=list)
+    #: CRM record changes of this transaction, turned into change events when it ends
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
     async def next_number(self, name: str) -> int:
         value: int = await self.conn.fetchval(
@@ -124,16 +129,20 @@ class Tx:
             self.now,
         )
 
-    async def update(self, kind: str, id_: str, data: dict[str, Any], *, touch: bool = True) -> None:
+    async def update(
+        self, kind: str, id_: str, data: dict[str, Any], *, touch: bool = True, external_id: str | None = None
+    ) -> None:
+        """Replace a record's data; `external_id`, when given, replaces its external id too."""
         await self.conn.execute(
-            "UPDATE records SET data = $4, updated_at = CASE WHEN $6 THEN $5 ELSE updated_at END "
-            "WHERE system = $1 AND kind = $2 AND id = $3",
+            "UPDATE records SET data = $4, updated_at = CASE WHEN $6 THEN $5 ELSE updated_at END, "
+            "external_id = coalesce($7, external_id) WHERE system = $1 AND kind = $2 AND id = $3",
             self.system,
             kind,
             id_,
             data,
             self.now,
             touch,
+            external_id,
         )
 
     async def delete(self, kind: str, id_: str) -> None:

@@ -85,3 +85,18 @@ def test_tolerance_edges_are_inclusive() -> None:
 def test_no_secret_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="at least one secret"):
         verify(BODY, f"t={T},v1={SIG_OLD}", [], now=T)
+
+
+def test_construct_event_verifies_then_parses() -> None:
+    from accord.webhooks import WebhookPayloadError, construct_event
+
+    assert construct_event(BODY, f"t={T},v1={SIG_OLD}", SECRET, now=T) == {"id": "evt_1", "type": "invoice.paid"}
+    with pytest.raises(WebhookSignatureError):
+        construct_event(BODY, f"t={T},v1={SIG_NEW}", SECRET, now=T)
+    not_object = b"[1, 2]"
+    header = signature_header(not_object, [SECRET], T)
+    with pytest.raises(WebhookPayloadError, match="not an object"):
+        construct_event(not_object, header, SECRET, now=T)
+    not_json = b"{oops"
+    with pytest.raises(WebhookPayloadError, match="not JSON"):
+        construct_event(not_json, signature_header(not_json, [SECRET], T), SECRET, now=T)
