@@ -32,10 +32,11 @@ test: $(STAMP) ## Run every test (starts real Kafka and PostgreSQL by itself)
 test-unit: $(STAMP) ## Only the fast tests that need no infrastructure
 	$(BIN)/pytest -m unit
 
-lint: $(STAMP) ## ruff, and mypy --strict on libs/
+lint: $(STAMP) ## ruff, and mypy --strict on libs/ and on each service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check libs services tests bench
 	$(BIN)/mypy
+	for s in services/*/; do MYPYPATH=libs $(BIN)/mypy --strict $$s || exit 1; done
 
 bench: $(STAMP) ## Run the benchmarks in bench/ (ratios against baselines measured in the same run)
 	$(BIN)/pip install -q -e '.[dev,bench]'

@@ -46,9 +46,7 @@ def ensure_topics(
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
-        NewTopic(
-            s.name, num_partitions=s.partitions, replication_factor=replication_factor, config=s.config()
-        )
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor, config=s.config())
         for s in specs
         if s.name not in existing
     ]

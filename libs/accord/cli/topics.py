@@ -23,9 +23,7 @@ def bootstrap_servers() -> str:
     """KAFKA_BOOTSTRAP_SERVERS, else the running local stack's broker."""
     value = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or Stack().env().get("KAFKA_BOOTSTRAP_SERVERS")
     if not value:
-        raise ConfigurationError(
-            "no broker: set KAFKA_BOOTSTRAP_SERVERS or start the local stack with `accord dev up`"
-        )
+        raise ConfigurationError("no broker: set KAFKA_BOOTSTRAP_SERVERS or start the local stack with `accord dev up`")
     return value
 
 

@@ -190,9 +190,7 @@ def wait_until(record: PartRecord, check: Any, timeout: float, what: str) -> Non
         delay = min(delay * 1.5, 0.5)
 
 
-def terminate(
-    record: PartRecord, timeout: float, sig: int = signal.SIGTERM, *, whole_group: bool = True
-) -> None:
+def terminate(record: PartRecord, timeout: float, sig: int = signal.SIGTERM, *, whole_group: bool = True) -> None:
     """Signal the part's process (group), wait for it and its children to exit, then SIGKILL what is left."""
     proc = record.process()
     if proc is None:

@@ -201,9 +201,7 @@ class KafkaPart:
         return Health(True, f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)")
 
     def external(self, value: str) -> PartRecord:
-        return PartRecord(
-            name=self.name, address=value, env={"KAFKA_BOOTSTRAP_SERVERS": value}, external=True
-        )
+        return PartRecord(name=self.name, address=value, env={"KAFKA_BOOTSTRAP_SERVERS": value}, external=True)
 
     def stop(self, record: PartRecord, timeout: float) -> None:
         # SIGTERM is a controlled shutdown; a single-node KRaft broker finishes in a few seconds.

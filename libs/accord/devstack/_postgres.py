@@ -154,9 +154,7 @@ class PostgresPart:
 
     @staticmethod
     def _psql(url: str, sql: str) -> str:
-        result = subprocess.run(
-            [str(_binaries() / "psql"), "-X", "-Atqc", sql, url], capture_output=True, text=True
-        )
+        result = subprocess.run([str(_binaries() / "psql"), "-X", "-Atqc", sql, url], capture_output=True, text=True)
         if result.returncode != 0:
             raise StackError("postgres", f"{sql!r} failed: {result.stderr.strip()}")
         return result.stdout.strip()

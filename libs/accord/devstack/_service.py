@@ -47,9 +47,7 @@ class ServicePart:
         if self.extra_env is not None:
             child_env.update(self.extra_env(workdir))
         log = workdir / f"{self.name}.log"
-        pid, started = spawn(
-            self.name, [sys.executable, "-m", self.module, *self.args(port)], log=log, env=child_env
-        )
+        pid, started = spawn(self.name, [sys.executable, "-m", self.module, *self.args(port)], log=log, env=child_env)
         url = f"http://127.0.0.1:{port}"
         assert self.external_env is not None
         return PartRecord(

@@ -116,12 +116,7 @@ class Stack:
                             f"({health.detail}); unset it to let accord start its own",
                         )
                     progress(part.name, "external", record.address)
-                elif (
-                    record is not None
-                    and not record.external
-                    and record.process()
-                    and part.health(record).healthy
-                ):
+                elif record is not None and not record.external and record.process() and part.health(record).healthy:
                     progress(part.name, "reuse", record.address)
                 else:
                     if record is not None:  # dead or unhealthy leftover: clear it before starting afresh
