@@ -90,5 +90,9 @@ def _print_status(stack: Stack) -> bool:
             f"{s.rss_bytes / 2**20:.0f} MiB" if s.rss_bytes else "-",
             f"{r.ready_seconds:.1f}s" if r.ready_seconds is not None else "-",
         )
-    Console(highlight=False).print(table)
+    # Piped or captured (CI logs, `| grep`), rich would squeeze the table into 80 columns and cut addresses.
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=200)
+    out.print(table)
     return all_healthy
