@@ -5,8 +5,9 @@ Three layers, each usable on its own:
 1. `lint(catalogue)` — rules on the local `.avsc` files and `catalogue.yaml` alone (docs present, money
    as `accord.common.Money`, no floats, naming, `meta` first, ...). Pure.
 2. `diff(old, new)` — what changed between two versions of a schema, as `Change`s that read as
-   sentences; `evolution_findings(subject, changes, level)` — which of them break the subject's
-   compatibility level (a new field without a default under BACKWARD, ...). Pure.
+   sentences (a description, not a verdict); `compatibility_findings(subject, old, new, level)` —
+   whether the new version breaks the subject's compatibility level, decided by `accord.avro`, the
+   checker the registry itself runs, with advice on what to do instead. Pure.
 3. `RegistryClient` + `check(...)` / `register(...)` — the same against a Confluent-compatible registry:
    the latest version of each subject, the registry's own verdict
    (`POST /compatibility/subjects/{s}/versions/latest?verbose=true`), and registration.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import keyword
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from accord import avro
 from accord.errors import AccordError
 from accord.events.catalogue import NAMED_KINDS, PRIMITIVES, Catalogue, EventSpec, NamedType
 from accord.events.codegen import type_words
@@ -461,85 +463,200 @@ def diff(old: Any, new: Any) -> list[Change]:
     return differ.changes
 
 
-# which direction each level protects: BACKWARD = new readers read old data, FORWARD = the reverse
-_BACKWARD_LEVELS = frozenset({"BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"})
-_FORWARD_LEVELS = frozenset({"FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"})
-#: Avro's type promotions a reader may apply to a writer's value (writer -> reader)
-_PROMOTIONS = {("int", "long"), ("int", "float"), ("int", "double"), ("long", "float"), ("long", "double")}
-_PROMOTIONS |= {("float", "double"), ("string", "bytes"), ("bytes", "string")}
+# --------------------------------------------------------------------------------------------------
+# compatibility: the verdict is accord.avro's (the registry's own checker); the review adds advice
 
 
-def evolution_findings(subject: str, changes: Iterable[Change], level: str) -> list[Finding]:
-    """The changes that break `level` for `subject`, each as a Finding that says what to do."""
-    backward, forward = level in _BACKWARD_LEVELS, level in _FORWARD_LEVELS
-    found: list[Finding] = []
+@dataclass(frozen=True)
+class _Problem:
+    """One incompatibility the checker found, with the field path it concerns in `diff`'s notation."""
 
-    def add(rule: str, path: str, message: str) -> None:
-        found.append(Finding(subject, rule, f"{message} (compatibility {level})", path))
+    incompatibility: avro.Incompatibility
+    path: str
+    #: "backward" (the new schema reads old data) or "forward" (the old schema reads new data)
+    direction: str
 
-    changes = list(changes)
-    removed = [c for c in changes if c.kind is ChangeKind.FIELD_REMOVED]
-    for c in changes:
-        parent = c.path.rpartition(".")[0]
-        twin = next(
-            (
-                r
-                for r in removed
-                if c.kind is ChangeKind.FIELD_ADDED
-                and r.path.rpartition(".")[0] == parent
-                and json.dumps(r.old, sort_keys=True) == json.dumps(c.new, sort_keys=True)
-            ),
-            None,
+
+def _field_path(schema: avro.AvroSchema, location: str) -> str:
+    """The dotted field path (`lines[].amount`) of a checker location (`/fields/3/type/items/fields/1`)."""
+    node: Any = schema.root
+    path = ""
+    parts = [p for p in location.split("/") if p]
+    i = 0
+    try:
+        while i < len(parts):
+            if isinstance(node, str) and node in schema.names:
+                node = schema.names[node]
+            part = parts[i]
+            if part == "fields" and i + 1 < len(parts) and isinstance(node, dict):
+                node = node["fields"][int(parts[i + 1])]
+                path = f"{path}.{node['name']}" if path else str(node["name"])
+                i += 2
+                continue
+            if part == "type" and isinstance(node, dict):
+                node = node["type"]
+            elif part == "items" and isinstance(node, dict):
+                node, path = node["items"], f"{path}[]"
+            elif part == "values" and isinstance(node, dict):
+                node, path = node["values"], f"{path}{{}}"
+            elif part.isdigit() and isinstance(node, list):
+                node = node[int(part)]  # a union branch: the same field (diff unwraps ["null", T] too)
+            else:
+                break  # symbols, size, name: a property of the type at `path`
+            i += 1
+    except (IndexError, KeyError, ValueError, TypeError):
+        pass  # a location this walk does not know stops at the deepest field it reached
+    return path
+
+
+def _advice(change: Change, problem: _Problem) -> tuple[str, str] | None:
+    """(rule, what happened and what to do) when `change` explains the checker's `problem`, else None."""
+    c, rule, here = change, problem.incompatibility.rule, change.path == problem.path
+    no_default = here and rule is avro.Rule.READER_FIELD_MISSING_DEFAULT_VALUE
+    if c.kind is ChangeKind.FIELD_ADDED and no_default and problem.direction == "backward":
+        return (
+            "new-field-default",
+            "was added without a default: new readers cannot read old events; "
+            'make it optional with "default": null or give it a default',
         )
-        if twin is not None:
-            # Compatible or not, a rename without an alias silently drops the old field's values.
+    if c.kind is ChangeKind.FIELD_REMOVED and no_default and problem.direction == "forward":
+        return (
+            "removed-field-default",
+            "was removed but had no default: old readers cannot read new "
+            "events; keep it, or first give it a default in a version of its own",
+        )
+    # diff sees a renamed top-level record as a change of type
+    renamed = c.kind in (ChangeKind.NAME_CHANGED, ChangeKind.TYPE_CHANGED) and c.path == problem.path == ""
+    if renamed and rule is avro.Rule.NAME_MISMATCH:
+        return "record-renamed", f"record renamed from {_ref(c.old)} to {_ref(c.new)}: that is a new subject"
+    inside = here or problem.path.startswith((f"{c.path}.", f"{c.path}[", f"{c.path}{{"))
+    if c.kind is ChangeKind.TYPE_CHANGED and inside:
+        return "type-change", f"changed type from {type_words(c.old)} to {type_words(c.new)}; add a new field instead"
+    if c.kind is ChangeKind.BECAME_REQUIRED and here:
+        return "became-required", "is no longer optional: old events that hold null cannot be read"
+    if c.kind is ChangeKind.BECAME_OPTIONAL and here:
+        return (
+            "became-optional",
+            "is now optional: old readers cannot read new events that hold null; keep it required",
+        )
+    if c.kind is ChangeKind.SYMBOLS_REMOVED and here and rule is avro.Rule.MISSING_ENUM_SYMBOLS:
+        return "enum-symbol-removed", f"lost symbol(s) {', '.join(c.old)} and has no default symbol"
+    if c.kind is ChangeKind.SYMBOLS_ADDED and here and rule is avro.Rule.MISSING_ENUM_SYMBOLS:
+        return (
+            "enum-symbol-added",
+            f"gained symbol(s) {', '.join(c.new)} but the old version has no "
+            "default symbol for old readers to fall back on",
+        )
+    return None
+
+
+def _rename_hint(subject: str, change: Change, removed: list[Change]) -> Finding | None:
+    """A warning when `change` adds a field just like one removed beside it: a rename without an alias."""
+    if change.kind is not ChangeKind.FIELD_ADDED:
+        return None
+    parent = change.path.rpartition(".")[0]
+    twin = next(
+        (
+            r
+            for r in removed
+            if r.path.rpartition(".")[0] == parent
+            and json.dumps(r.old, sort_keys=True) == json.dumps(change.new, sort_keys=True)
+        ),
+        None,
+    )
+    if twin is None:
+        return None
+    # Compatible or not, a rename without an alias silently drops the old field's values.
+    return Finding(
+        subject,
+        "rename-without-alias",
+        f'looks like `{twin.path}` renamed without an alias; if so, add "aliases": '
+        f'["{twin.path.rpartition(".")[2]}"] so old events keep their value',
+        change.path,
+        Severity.WARNING,
+    )
+
+
+def compatibility_findings(
+    subject: str, old: Any, new: Any, level: str, changes: Sequence[Change] | None = None
+) -> list[Finding]:
+    """Whether schema `new` may follow schema `old` (parsed JSON) under `level`, as findings.
+
+    The verdict is accord.avro's, the checker the registry itself runs: every incompatibility it
+    finds is an error at the field path it concerns. Where a change from `diff(old, new)` (given as
+    `changes`, or computed) explains it, the finding says what to do instead ("give it a default");
+    otherwise it carries the checker's own description. A field that looks renamed without an alias
+    is a warning whatever the level: old events' values would silently be lost.
+    """
+    changes = list(changes) if changes is not None else diff(old, new)
+    found: list[Finding] = []
+    checked = avro.Level.parse(level)
+    if checked is None:
+        levels = ", ".join(member.value for member in avro.Level)
+        return [Finding(subject, "compatibility-level", f"unknown compatibility level {level!r}: use one of {levels}")]
+    try:
+        old_schema, new_schema = avro.parse_avro(json.dumps(old)), avro.parse_avro(json.dumps(new))
+    except avro.AvroSchemaError as exc:
+        return [Finding(subject, "invalid-schema", f"cannot check compatibility {level}: {exc}")]
+    # The two pair checks `avro.check` makes against one earlier version, kept apart so each
+    # location can be read in the schema it points into (the reader's).
+    problems: list[_Problem] = []
+    if checked.backward:
+        for i in avro.can_read(new_schema, old_schema, reader_role="new", writer_role="old"):
+            problems.append(_Problem(i, _field_path(new_schema, i.location), "backward"))
+    if checked.forward:
+        for i in avro.can_read(old_schema, new_schema, reader_role="old", writer_role="new"):
+            problems.append(_Problem(i, _field_path(old_schema, i.location), "forward"))
+
+    def add(finding: Finding) -> None:
+        if finding not in found:
+            found.append(finding)
+
+    explained: set[int] = set()
+    removed = [c for c in changes if c.kind is ChangeKind.FIELD_REMOVED]
+    for change in changes:
+        hint = _rename_hint(subject, change, removed)
+        if hint is not None:
+            add(hint)
+        for n, problem in enumerate(problems):
+            advice = None if n in explained else _advice(change, problem)
+            if advice is not None:
+                explained.add(n)
+                add(Finding(subject, advice[0], f"{advice[1]} (compatibility {level})", change.path))
+    for n, problem in enumerate(problems):
+        if n not in explained:
+            i = problem.incompatibility
+            rule = i.rule.value.lower().replace("_", "-")
+            add(Finding(subject, rule, f"{i.description} (compatibility {level})", problem.path))
+    return found
+
+
+def meaning_changes(subject: str, changes: Iterable[Change]) -> list[Finding]:
+    """Changes that every compatibility level lets through but that change what stored data means.
+
+    Avro's resolution rules (and so every registry) ignore logical types: a decimal read with another scale
+    is still bytes reading bytes, so 12.34 written at scale 2 silently reads as 0.1234 at scale 4. For money
+    that is never acceptable, so it is an error of the review, whatever the level.
+    """
+    found = []
+    for c in changes:
+        if c.kind is not ChangeKind.TYPE_CHANGED:
+            continue
+        old, new = _non_null(c.old), _non_null(c.new)
+        if not (isinstance(old, dict) and isinstance(new, dict)):
+            continue
+        if old.get("logicalType") == new.get("logicalType") == "decimal" and (
+            old.get("scale", 0) != new.get("scale", 0) or old.get("precision") != new.get("precision")
+        ):
             found.append(
                 Finding(
                     subject,
-                    "rename-without-alias",
-                    f'looks like `{twin.path}` renamed without an alias; if so, add "aliases": '
-                    f'["{twin.path.rpartition(".")[2]}"] so old events keep their value',
+                    "decimal-scale-changed",
+                    f"changed from {type_words(c.old)} to {type_words(c.new)}: no registry rejects this, but every "
+                    "stored amount would be read with the new scale; add a new field instead",
                     c.path,
-                    Severity.WARNING,
                 )
             )
-        if c.kind is ChangeKind.FIELD_ADDED and not c.has_default and backward:
-            add(
-                "new-field-default",
-                c.path,
-                "was added without a default: new readers cannot read old events; "
-                'make it optional with "default": null or give it a default',
-            )
-        elif c.kind is ChangeKind.FIELD_REMOVED and not c.has_default and forward:
-            add(
-                "removed-field-default",
-                c.path,
-                "was removed but had no default: old readers cannot read new "
-                "events; keep it, or first give it a default in a version of its own",
-            )
-        elif c.kind is ChangeKind.TYPE_CHANGED:
-            old, new = _logical(_non_null(c.old)), _logical(_non_null(c.new))
-            ok_backward = (old[0], new[0]) in _PROMOTIONS and old[1] is None and new[1] is None
-            ok_forward = (new[0], old[0]) in _PROMOTIONS and old[1] is None and new[1] is None
-            if (backward and not ok_backward) or (forward and not ok_forward):
-                add(
-                    "type-change",
-                    c.path,
-                    f"changed type from {type_words(c.old)} to {type_words(c.new)}; add a new field instead",
-                )
-        elif c.kind is ChangeKind.BECAME_REQUIRED and backward:
-            add("became-required", c.path, "is no longer optional: old events that hold null cannot be read")
-        elif c.kind is ChangeKind.SYMBOLS_REMOVED and backward and c.new is None:
-            add("enum-symbol-removed", c.path, f"lost symbol(s) {', '.join(c.old)} and has no default symbol")
-        elif c.kind is ChangeKind.SYMBOLS_ADDED and forward and c.old is None:
-            add(
-                "enum-symbol-added",
-                c.path,
-                f"gained symbol(s) {', '.join(c.new)} but the old version has no "
-                "default symbol for old readers to fall back on",
-            )
-        elif c.kind is ChangeKind.NAME_CHANGED:
-            add("record-renamed", c.path, f"record renamed from {c.old} to {c.new}: that is a new subject")
     return found
 
 
@@ -702,18 +819,22 @@ def check_subject(registry: RegistryClient, event: EventSpec, schema: str | None
         return report
     report.latest_version = latest.version
     report.registry_level = registry.compatibility(event.subject)
-    report.changes = diff(json.loads(latest.schema), json.loads(schema))
-    # The stricter of the catalogue's level and the registry's, so a subject not yet set to FULL is
-    # still reviewed as FULL.
-    levels = {event.compatibility, report.registry_level or "BACKWARD"}
-    for level in sorted(levels):
-        for f in evolution_findings(event.subject, report.changes, level):
-            if f not in report.findings:
-                report.findings.append(f)
+    old, new = json.loads(latest.schema), json.loads(schema)
+    report.changes = diff(old, new)
     compatible, messages = registry.check_compatibility(event.subject, schema)
     # Confluent-style verbose answers repeat the whole old schema: a reviewer has it already.
     messages = [m if len(m) <= 400 else m[:400] + "..." for m in messages if not m.startswith("{oldSchema:")]
     report.registry_messages = messages
+
+    def add(findings: list[Finding]) -> None:
+        report.findings.extend(f for f in findings if f not in report.findings)
+
+    # The registry's answer is the verdict under its level. The shared checker (the same rules) only
+    # says where and what to do when that answer is no; its warnings (review hints) stand either way.
+    registry_level = report.registry_level or "BACKWARD"  # Confluent's default when none is set
+    local = compatibility_findings(event.subject, old, new, registry_level, report.changes)
+    add(local if not compatible else [f for f in local if f.severity is Severity.WARNING])
+    add(meaning_changes(event.subject, report.changes))
     if not compatible:
         detail = "; ".join(messages) or "no reason given"
         report.findings.append(
@@ -724,6 +845,10 @@ def check_subject(registry: RegistryClient, event: EventSpec, schema: str | None
                 f"{report.registry_level or 'its default level'}: {detail}",
             )
         )
+    # The registry judged its own level only. Until `register` sets the catalogue's level, judge
+    # that one here, with the same checker, so a subject not yet set to FULL is still reviewed as FULL.
+    if not _covers(registry_level, event.compatibility):
+        add(compatibility_findings(event.subject, old, new, event.compatibility, report.changes))
     if report.registry_level and report.registry_level != event.compatibility:
         report.findings.append(
             Finding(
@@ -735,6 +860,16 @@ def check_subject(registry: RegistryClient, event: EventSpec, schema: str | None
             )
         )
     return report
+
+
+def _covers(judged: str, wanted: str) -> bool:
+    """Whether a verdict under level `judged` (on the latest version) implies one under `wanted`."""
+    a, b = avro.Level.parse(judged), avro.Level.parse(wanted)
+    if a is None or b is None:
+        return judged == wanted
+    # A transitive level asks about every version: a registry judging a non-transitive level has not
+    # answered it (the local check then covers the latest version, the one at hand).
+    return (a.backward or not b.backward) and (a.forward or not b.forward) and (a.transitive or not b.transitive)
 
 
 def check_against_baseline(baseline: Catalogue, event: EventSpec) -> SubjectReport:
@@ -749,7 +884,10 @@ def check_against_baseline(baseline: Catalogue, event: EventSpec) -> SubjectRepo
         return report
     report.latest_version = 0  # "the baseline": there is no registry version number offline
     report.changes = diff(before.schema, event.schema)
-    report.findings = evolution_findings(event.subject, report.changes, event.compatibility)
+    report.findings = compatibility_findings(
+        event.subject, before.schema, event.schema, event.compatibility, report.changes
+    )
+    report.findings += meaning_changes(event.subject, report.changes)
     if before.compatibility != event.compatibility:
         report.findings.append(
             Finding(

@@ -12,9 +12,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from accord.avro import AvroSchema, AvroSchemaError, Level, Result, check, parse_avro
+
 from . import errors, records
-from .avro import AvroSchema, AvroSchemaError, parse_avro
-from .compatibility import Level, Result, check
 from .errors import RegistryError
 from .records import Reference
 from .state import State, SubjectVersion, identity

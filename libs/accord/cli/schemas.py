@@ -247,7 +247,8 @@ def diff(
         out.print("  no changes")
     for change in changes:
         out.print(f"  - {escape(change.describe())}")
-    findings = review.evolution_findings(subject, changes, level)
+    findings = review.compatibility_findings(subject, json.loads(old), json.loads(new), level, changes)
+    findings += review.meaning_changes(subject, changes)
     _print_findings(findings)
     breaking = [f for f in findings if f.severity is review.Severity.ERROR]
     out.print(f"summary: {len(changes)} change(s), {len(breaking)} breaking under {level}")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.registry.registry_procs import RegistryProcess
-from tests.unit.registry.registry_compat_cases import CASES, Case
+from tests.unit.avro.compat_cases import CASES, Case
 
 pytestmark = pytest.mark.kafka
 

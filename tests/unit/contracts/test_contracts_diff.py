@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from accord.avro import Level, check, parse_avro
 from accord.events import InvoiceIssued
-from accord.schema_review import diff, evolution_findings
+from accord.schema_review import Severity, compatibility_findings, diff, meaning_changes
 
 pytestmark = pytest.mark.unit
 
@@ -187,10 +188,14 @@ CASES = [
     pytest.param(
         _scale,
         ["changed the type of `lines[].unit_price.amount` from decimal(18,4) to decimal(18,2)"],
-        {"BACKWARD": ["type-change"]},
+        # Avro's resolution rules (and so the registry) ignore logical types: bytes reads bytes
+        {"BACKWARD": []},
         id="decimal-scale-changed",
     ),
 ]
+
+
+CASES_BY_ID = {case.id: case.values[0] for case in CASES}
 
 
 @pytest.mark.parametrize(("mutate", "sentences", "broken"), CASES)
@@ -200,13 +205,17 @@ def test_diff(mutate: Mutation, sentences: list[str], broken: dict[str, list[str
     changes = diff(BASE, new)
     assert [c.describe() for c in changes] == sentences
     for level, rules in broken.items():
-        assert [f.rule for f in evolution_findings(SUBJECT, changes, level)] == rules, level
+        findings = compatibility_findings(SUBJECT, BASE, new, level, changes)
+        assert [f.rule for f in findings] == rules, level
+        # the verdict is the shared checker's, the very one the registry runs
+        verdict = check(Level(level), parse_avro(json.dumps(new)), [(1, parse_avro(json.dumps(BASE)))])
+        assert verdict.compatible is not any(f.severity is Severity.ERROR for f in findings), level
 
 
 def test_a_breaking_change_names_subject_field_level_and_fix() -> None:
     new = copy.deepcopy(BASE)
     _add_po(new)
-    [finding] = evolution_findings(SUBJECT, diff(BASE, new), "FULL")
+    [finding] = compatibility_findings(SUBJECT, BASE, new, "FULL")
     assert str(finding) == (
         "billing.invoices-accord.billing.InvoiceIssued field 'po_number': was added without a default: new readers "
         'cannot read old events; make it optional with "default": null or give it a default (compatibility FULL) '
@@ -221,14 +230,48 @@ def test_enum_symbol_removed_without_default_breaks_backward() -> None:
     del source_system["default"]
     new = copy.deepcopy(old)
     field(field(new, "meta")["type"], "source_system")["type"]["symbols"].remove("ERP")
-    assert [f.rule for f in evolution_findings(SUBJECT, diff(old, new), "BACKWARD")] == ["enum-symbol-removed"]
+    assert [f.rule for f in compatibility_findings(SUBJECT, old, new, "BACKWARD")] == ["enum-symbol-removed"]
 
 
 def test_a_compatible_rename_without_alias_still_warns() -> None:
     new = copy.deepcopy(BASE)
     field(new, "contract_id")["name"] = "crm_contract_id"  # optional: compatible, but values are lost
-    [finding] = evolution_findings(SUBJECT, diff(BASE, new), "FULL")
+    [finding] = compatibility_findings(SUBJECT, BASE, new, "FULL")
     assert finding.rule == "rename-without-alias"
     assert finding.severity.value == "warning"
     assert finding.path == "crm_contract_id"
     assert '"aliases": ["contract_id"]' in finding.message
+
+
+def test_an_incompatibility_without_advice_carries_the_checkers_reason_at_its_field() -> None:
+    new = copy.deepcopy(BASE)
+    _rename_with_alias(new)  # new readers find the old field by its alias; old readers know no alias
+    [finding] = compatibility_findings(SUBJECT, BASE, new, "FULL")
+    assert (finding.rule, finding.path) == ("reader-field-missing-default-value", "invoice_number")
+    assert "has no default value and is missing in the new schema (compatibility FULL)" in finding.message
+
+
+def test_making_a_field_optional_breaks_forward() -> None:
+    new = copy.deepcopy(BASE)
+    _make_optional(new)
+    [finding] = compatibility_findings(SUBJECT, BASE, new, "FULL")
+    assert (finding.rule, finding.path) == ("became-optional", "invoice_number")
+
+
+def test_a_renamed_record_is_a_new_subject() -> None:
+    new = copy.deepcopy(BASE)
+    new["name"] = "InvoiceRaised"
+    [finding] = compatibility_findings(SUBJECT, BASE, new, "FULL")
+    assert (finding.rule, finding.path) == ("record-renamed", "")
+    assert "from accord.billing.InvoiceIssued to accord.billing.InvoiceRaised" in finding.message
+
+
+def test_a_decimal_scale_change_fails_review_though_every_level_accepts_it() -> None:
+    new = copy.deepcopy(BASE)
+    CASES_BY_ID["decimal-scale-changed"](new)
+    changes = diff(BASE, new)
+    assert compatibility_findings(SUBJECT, BASE, new, "FULL_TRANSITIVE", changes) == []
+    [finding] = meaning_changes(SUBJECT, changes)
+    assert finding.rule == "decimal-scale-changed" and finding.severity is Severity.ERROR
+    assert finding.path == "lines[].unit_price.amount"
+    assert "decimal(18,4) to decimal(18,2)" in finding.message

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accord_registry.avro import parse_avro
-from accord_registry.compatibility import Level, Rule, can_read, check
-from tests.unit.registry.registry_compat_cases import CASES, V1, Case, f, record
+from accord.avro import Level, Rule, can_read, check, parse_avro
+from tests.unit.avro.compat_cases import CASES, V1, Case, f, record
 
 pytestmark = pytest.mark.unit
 

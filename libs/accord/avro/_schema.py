@@ -1,4 +1,4 @@
-"""Avro schema parsing for the registry: validation, named types, references and normalisation.
+"""Avro schema parsing: validation, named types, references and normalisation.
 
 `parse_avro` turns a schema string (plus the schemas it references) into an `AvroSchema`: a tree in which
 every named type is fully qualified and defined once in `names`, which the compatibility checker walks.
@@ -16,12 +16,14 @@ from typing import Any
 
 import fastavro
 
+from accord.errors import AccordError
+
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED = frozenset({"record", "error", "enum", "fixed"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class AvroSchemaError(ValueError):
+class AvroSchemaError(AccordError, ValueError):
     """The schema is not valid Avro; the message says where and why."""
 
 
@@ -37,11 +39,6 @@ class AvroSchema:
     normalized: str
     #: the names this schema defines itself (not the referenced ones)
     own_names: frozenset[str] = field(default_factory=frozenset)
-
-
-def compact(text: str) -> str:
-    """The submitted JSON without insignificant whitespace, key order kept (as Avro's toString does)."""
-    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_avro(text: str, referenced: Sequence[AvroSchema] = (), *, normalize: bool = False) -> AvroSchema:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from accord_registry.avro import AvroSchemaError, parse_avro
+from accord.avro import AvroSchemaError, parse_avro
 
 pytestmark = pytest.mark.unit
 

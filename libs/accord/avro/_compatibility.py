@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .avro import AvroSchema, short_name
+from ._schema import AvroSchema, short_name
 
 
 class Level(StrEnum):
