@@ -6,7 +6,7 @@ import typer
 
 from accord.errors import AccordError
 
-from . import dev, dlq, replay, sandbox, schemas, topics
+from . import dev, dlq, exceptions, replay, sandbox, schemas, topics
 
 app = typer.Typer(
     name="accord",
@@ -20,6 +20,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(exceptions.app, name="exceptions")
 app.command("replay")(replay.replay)
 
 

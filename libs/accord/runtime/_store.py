@@ -125,6 +125,9 @@ class Store(Protocol):
 class _PgUnitOfWork:
     def __init__(self, conn: asyncpg.Connection, schema: str, consumer: str, aggregate: str) -> None:
         self.conn = conn
+        #: the batch's connection, inside its transaction: machinery built on the runtime (the workflow engine)
+        #: writes its own tables through it, so they commit or roll back with the batch
+        self.connection = conn
         self.schema = schema
         self.consumer = consumer
         self.aggregate = aggregate
