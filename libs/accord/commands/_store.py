@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class Command:
     payload: Mapping[str, Any]
     attempts: int  # calls started, this one included
     previous: Status  # the status it was claimed from
+    claimed_at: float = 0.0  # time.monotonic() when this worker's claim returned
 
     @property
     def in_doubt(self) -> bool:
@@ -147,7 +149,8 @@ async def claim(conn: asyncpg.Connection, schema: str, *, limit: int, lease: flo
         limit,
         lease,
     )
-    return sorted((Command.from_row(r) for r in rows), key=lambda c: c.id)
+    now = time.monotonic()
+    return sorted((replace(Command.from_row(r), claimed_at=now) for r in rows), key=lambda c: c.id)
 
 
 async def renew(conn: asyncpg.Connection, schema: str, command: Command, *, lease: float) -> bool:

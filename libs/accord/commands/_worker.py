@@ -22,11 +22,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
+from prometheus_client import Counter
 
 from accord.errors import InDoubtError
 from accord.runtime._store import outbox_channel
@@ -35,6 +37,9 @@ from ._bucket import TokenBucket
 from ._store import Command, Status, checked_schema, claim, commands_channel, finish, renew
 
 log = logging.getLogger("accord.commands")
+
+#: One series per service schema and system; outcome: succeeded, read_back, retried, failed, in_doubt.
+COMMANDS = Counter("accord_commands", "Command attempts by outcome", ["service", "system", "outcome"])
 
 _CONNECTION_ERRORS = (
     OSError,
@@ -109,8 +114,8 @@ class CommandWorker:
         self.call_timeout = call_timeout
         # The claim must outlive the call it covers, or a second worker would read back mid-call.
         self.lease = lease if lease is not None else call_timeout * 2 + 10
-        if self.lease <= call_timeout:
-            raise ValueError(f"lease ({self.lease} s) must be longer than call_timeout ({call_timeout} s)")
+        if self.lease <= call_timeout + 1.0:
+            raise ValueError(f"lease ({self.lease} s) must be over call_timeout ({call_timeout} s) + 1 s")
         self.poll_interval = poll_interval
         self.rng = rng or random.Random()
         self._stop = asyncio.Event()
@@ -203,13 +208,17 @@ class CommandWorker:
             )
             return
         bucket = self.rate_limits.get(command.system)
-        # 2. A token, then a fresh lease: the wait for a token must not eat into the call's lease.
+        # 2. A token, then enough lease left for the whole call: renewed (one more commit) only when the wait
+        # for a token took so long that the claim could lapse mid-call. A claim lost meanwhile stops here.
         if bucket is not None:
             await bucket.acquire()
-        async with self.pool.acquire() as conn:
-            if not await renew(conn, self.schema, command, lease=self.lease):
-                log.warning("command %s (%s) was taken over by another worker; not calling", command.id, command.key)
-                return
+        if time.monotonic() - command.claimed_at > self.lease - self.call_timeout - 1.0:
+            async with self.pool.acquire() as conn:
+                if not await renew(conn, self.schema, command, lease=self.lease):
+                    log.warning(
+                        "command %s (%s) was taken over by another worker; not calling", command.id, command.key
+                    )
+                    return
         phase = "read_back" if command.in_doubt else "execute"
         found: Mapping[str, Any] | None = None
         result: Mapping[str, Any] | None = None
@@ -272,6 +281,11 @@ class CommandWorker:
         async with self.pool.acquire() as conn:
             if not await finish(conn, self.schema, command, status=status, error=error, delay=delay):
                 log.warning("command %s (%s) was taken over by another worker", command.id, command.key)
+                return
+        self._count(command, "retried")
+
+    def _count(self, command: Command, outcome: str) -> None:
+        COMMANDS.labels(service=self.schema, system=command.system, outcome=outcome).inc()
 
     async def _final(self, command: Command, outcome: Outcome) -> None:
         # 5. The command's final status and the service's result event commit together, or neither does.
@@ -286,3 +300,4 @@ class CommandWorker:
                 await self.on_result(conn, command, outcome)
                 # The result event is (typically) an outbox row: wake the relay at commit, as the runtime does.
                 await conn.execute("SELECT pg_notify($1, '')", outbox_channel(self.schema))
+        self._count(command, "read_back" if outcome.read_back else outcome.status.value)

@@ -84,6 +84,8 @@ def audit(config: Mapping[str, Any], record: AuditRecord) -> None:
 
     producer = Producer({**config, "enable.idempotence": True})
     producer.produce(AUDIT_TOPIC, key=record.what.encode(), value=record.to_json(), on_delivery=on_delivery)
-    if producer.flush(30) or errors:
+    remaining = producer.flush(30)
+    producer.close()
+    if remaining or errors:
         reason = errors[0].str() if errors else "no acknowledgement within 30 s"
         raise OpsError(f"the audit record for {record.what!r} was not stored on {AUDIT_TOPIC!r}: {reason}")

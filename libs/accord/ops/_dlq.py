@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from accord.runtime._dlq import H_REDRIVEN_FROM, PROVENANCE_HEADERS, Provenance, dlq_topic
 
 from ._audit import AuditRecord, audit, ensure_audit_topic, produce_audit
-from ._kafka import OpsError, ensure_topic, partitions_of, read_to_end, topic_exists
+from ._kafka import OpsError, ensure_topic, partitions_of, read_one, read_to_end, topic_exists
 
 REDRIVEN_SUFFIX = ".redriven"
 
@@ -109,9 +109,12 @@ def read_dead_letters(
 ) -> tuple[list[DeadLetter], int]:
     """The newest `limit` dead letters of `dlq` (all when None), oldest first, and how many the topic holds."""
     admin = AdminClient(dict(config))
+    if not topic_exists(admin, dlq):
+        raise OpsError(
+            f"there is no dead-letter topic {dlq!r}: nothing was dead-lettered there yet, or the name is wrong"
+        )
     partitions = partitions_of(admin, dlq)
     start: dict[int, int] | None = None
-    total = 0
     probe = Consumer({**config, "group.id": "accord-ops-probe", "enable.auto.commit": False})
     try:
         marks = {p: probe.get_watermark_offsets(TopicPartition(dlq, p), timeout=15) for p in partitions}
@@ -136,10 +139,9 @@ def read_dead_letter(config: Mapping[str, Any], dlq: str, ref: LetterRef) -> Dea
     partitions = partitions_of(admin, dlq)
     if ref.partition not in partitions:
         raise OpsError(f"{dlq!r} has partitions {partitions}; there is no partition {ref.partition}")
-    for message in read_to_end(config, dlq, start={ref.partition: ref.offset}):
-        if message.offset() == ref.offset:
-            return DeadLetter.from_message(message)
-        break
+    message = read_one(config, dlq, ref.partition, ref.offset)
+    if message is not None:
+        return DeadLetter.from_message(message)
     raise OpsError(
         f"there is no dead letter at {dlq}:{ref} (deleted by retention, or past the end): "
         f"`accord dlq list --topic {dlq}` shows what is there"
@@ -148,9 +150,9 @@ def read_dead_letter(config: Mapping[str, Any], dlq: str, ref: LetterRef) -> Dea
 
 def read_redriven(config: Mapping[str, Any], dlq: str) -> set[str]:
     """Names of the dead letters of `dlq` already redriven, from the markers topic."""
-    admin = AdminClient(dict(config))
     topic = redriven_topic(dlq)
-    ensure_topic(admin, topic, config={"cleanup.policy": "compact"})
+    if not topic_exists(AdminClient(dict(config)), topic):
+        return set()  # nothing was ever redriven (and a dry run creates nothing)
     return {(m.key() or b"").decode() for m in read_to_end(config, topic)}
 
 
@@ -211,7 +213,7 @@ def redrive(
         raise OpsError("choose the dead letters with exactly one of --offset, --error-class or --all")
     dlq = dlq_topic(group)
     admin = AdminClient(dict(config))
-    partitions_of(admin, dlq)
+    dlq_partitions = partitions_of(admin, dlq)
     report = RedriveReport(group, dlq, dry_run)
     args = {
         "group": group,
@@ -221,51 +223,30 @@ def redrive(
         "dry_run": dry_run,
     }
 
-    producer: Producer | None = None
-    if not dry_run:
-        ensure_audit_topic(admin)
-        ensure_topic(admin, redriven_topic(dlq), config={"cleanup.policy": "compact"})
-        producer = Producer(
-            {
-                **config,
-                "transactional.id": f"accord.dlq.redrive.{group}",
-                "enable.idempotence": True,
-                "transaction.timeout.ms": int(timeout * 2000),
-            }
-        )
-        # Fences (and aborts) any redrive of this group still in flight, before we read the markers.
-        producer.init_transactions(timeout)
-
-    done = read_redriven(config, dlq)
-    letters, _ = read_dead_letters(config, dlq)
-    chosen, report.missing = _select(letters, refs, error_class)
-    origin_partitions: dict[str, list[int]] = {}
-    for letter in chosen:
-        if letter.provenance is None:
-            report.items.append(RedriveItem(letter, "no provenance"))
-        elif letter.name in done:
-            report.items.append(RedriveItem(letter, "already redriven"))
-        else:
-            origin = letter.provenance.topic
-            if origin not in origin_partitions:
-                origin_partitions[origin] = partitions_of(admin, origin) if topic_exists(admin, origin) else []
-            if not origin_partitions[origin]:
-                report.items.append(RedriveItem(letter, "origin topic missing"))
-                continue
-            report.items.append(RedriveItem(letter, "would redrive" if dry_run else "redriven"))
-
-    record = AuditRecord.now(who=who, what="dlq.redrive", args=args, result=report.summary())
-    if producer is None:
-        audit(config, record)
+    if dry_run:
+        _choose(config, admin, report, dlq_partitions, refs, error_class, done=read_redriven(config, dlq))
+        audit(config, AuditRecord.now(who=who, what="dlq.redrive", args=args, result=report.summary()))
         return report
 
-    errors: list[KafkaError] = []
-
-    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            errors.append(err)
-
+    ensure_audit_topic(admin)
+    ensure_topic(admin, redriven_topic(dlq), config={"cleanup.policy": "compact"})
+    producer = Producer(
+        {
+            **config,
+            "transactional.id": f"accord.dlq.redrive.{group}",
+            "enable.idempotence": True,
+            "transaction.timeout.ms": int(timeout * 2000),
+        }
+    )
+    # No delivery callbacks: commit_transaction() flushes and fails if any record failed. (A callback that
+    # runs while the producer is being fenced surfaces as a SystemError in confluent-kafka 2.16.)
     try:
+        # Fences (and aborts) any redrive of this group still in flight, BEFORE the markers are read.
+        producer.init_transactions(timeout)
+        origin_partitions = _choose(
+            config, admin, report, dlq_partitions, refs, error_class, done=read_redriven(config, dlq)
+        )
+        record = AuditRecord.now(who=who, what="dlq.redrive", args=args, result=report.summary())
         producer.begin_transaction()
         for item in report.items:
             if item.outcome != "redriven":
@@ -286,7 +267,6 @@ def redrive(
                 value=letter.value,
                 partition=partition,
                 headers=headers,
-                on_delivery=on_delivery,
             )
             marker = {
                 "origin": f"{origin.topic}:{origin.partition}:{origin.offset}",
@@ -295,14 +275,54 @@ def redrive(
             }
             producer.produce(redriven_topic(dlq), key=letter.name.encode(), value=json.dumps(marker).encode())
         produce_audit(producer, record)
-        producer.flush(timeout)
-        if errors:
-            raise OpsError(f"the broker refused a redriven record: {errors[0].str()}")
         producer.commit_transaction(timeout)
-    except (KafkaException, OpsError) as exc:
-        # If the abort fails too, the transaction times out on the broker and is aborted there.
-        with contextlib.suppress(KafkaException):
-            producer.abort_transaction(timeout)
-        reason = exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
-        raise OpsError(f"redrive of {dlq!r} was rolled back, nothing was published: {reason}") from exc
+    except KafkaException as exc:
+        error = exc.args[0]
+        if not error.fatal():
+            # If the abort fails too, the transaction times out on the broker and is aborted there.
+            with contextlib.suppress(KafkaException):
+                producer.abort_transaction(timeout)
+            producer.close()
+        # A fatal error (fenced by a newer redrive) leaves nothing to abort, and confluent-kafka 2.16's close()
+        # then fails with a SystemError: the producer is left to the garbage collector.
+        raise OpsError(f"redrive of {dlq!r} was rolled back, nothing was published: {error.str()}") from exc
+    producer.close()  # not left to the garbage collector, which may keep it connecting after we are done
     return report
+
+
+def _choose(
+    config: Mapping[str, Any],
+    admin: AdminClient,
+    report: RedriveReport,
+    dlq_partitions: Sequence[int],
+    refs: Sequence[LetterRef] | None,
+    error_class: str | None,
+    *,
+    done: set[str],
+) -> dict[str, list[int]]:
+    """Fill `report` with the chosen dead letters and what redrive does with each; the origin partitions."""
+    dlq = report.dlq
+    if refs is not None:
+        # Only the named ones: a dead-letter topic can be long.
+        wanted = sorted(r for r in set(refs) if r.partition in dlq_partitions)
+        found = {r: read_one(config, dlq, r.partition, r.offset) for r in wanted}
+        letters = [DeadLetter.from_message(m) for m in found.values() if m is not None]
+    else:
+        letters, _ = read_dead_letters(config, dlq)
+    chosen, report.missing = _select(letters, refs, error_class)
+    origin_partitions: dict[str, list[int]] = {}
+    for letter in chosen:
+        if letter.provenance is None:
+            report.items.append(RedriveItem(letter, "no provenance"))
+        elif letter.name in done:
+            report.items.append(RedriveItem(letter, "already redriven"))
+        else:
+            origin_topic = letter.provenance.topic
+            if origin_topic not in origin_partitions:
+                exists = topic_exists(admin, origin_topic)
+                origin_partitions[origin_topic] = partitions_of(admin, origin_topic) if exists else []
+            if not origin_partitions[origin_topic]:
+                report.items.append(RedriveItem(letter, "origin topic missing"))
+                continue
+            report.items.append(RedriveItem(letter, "would redrive" if report.dry_run else "redriven"))
+    return origin_partitions

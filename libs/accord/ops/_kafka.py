@@ -116,3 +116,38 @@ def read_to_end(
         return records
     finally:
         consumer.close()
+
+
+def read_one(
+    config: Mapping[str, Any], topic: str, partition: int, offset: int, *, timeout: float = 30.0
+) -> Message | None:
+    """The record at `topic`[`partition`]@`offset`, or None when there is none (past the end, or removed)."""
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": f"accord-ops-reader-{uuid.uuid4().hex[:12]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "latest",  # an offset removed by retention is not silently replaced
+        }
+    )
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+        if not low <= offset < high:
+            return None
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return None
+                raise OpsError(f"reading {topic}[{partition}]@{offset} failed: {error.str()}")
+            return message if message.offset() == offset else None
+        raise OpsError(f"reading {topic}[{partition}]@{offset} got no answer within {timeout:g} s")
+    finally:
+        consumer.close()

@@ -5,6 +5,9 @@ no live members. For a classic group with members it answers UNKNOWN_MEMBER_ID p
 client wants. So `replay` refuses up front while members are live, and with `force=True` it still asks and
 reports the broker's answer per partition honestly; the only real way is to stop the group's consumers
 (or wait `session.timeout.ms` after a crash) and run it again.
+
+After the broker acknowledges, the group's offsets are read back: a partition whose offset is not the one
+asked for (a member on its way out committed over it) is reported as failed, never as moved.
 """
 
 from __future__ import annotations
@@ -108,6 +111,12 @@ def _offsets(admin: AdminClient, topic: str, partitions: Sequence[int], spec: Of
     return {tp.partition: future.result().offset for tp, future in futures.items()}
 
 
+def _committed(admin: AdminClient, group: str, topic: str, partitions: Sequence[int]) -> dict[int, int | None]:
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+    answer = admin.list_consumer_group_offsets([request], request_timeout=15)[group].result()
+    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in answer.topic_partitions or []}
+
+
 def plan_replay(
     admin: AdminClient, *, group: str, topic: str, target: Target, partitions: Sequence[int] | None = None
 ) -> ReplayPlan:
@@ -124,12 +133,7 @@ def plan_replay(
     members = tuple(f"{m.client_id}@{m.host}" for m in description.members)
     state = description.state.name if description.state is not None else "UNKNOWN"
 
-    committed_result = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in chosen])], request_timeout=15
-    )[group].result()
-    committed = {
-        tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in committed_result.topic_partitions or []
-    }
+    committed = _committed(admin, group, topic, chosen)
 
     earliest = _offsets(admin, topic, chosen, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
     latest = _offsets(admin, topic, chosen, OffsetSpec.latest())  # type: ignore[no-untyped-call]
@@ -170,6 +174,9 @@ def apply_replay(admin: AdminClient, plan: ReplayPlan, *, force: bool = False) -
     )
     answer = admin.alter_consumer_group_offsets([request], request_timeout=15)[plan.group].result()
     errors: Mapping[int, Any] = {tp.partition: tp.error for tp in answer.topic_partitions or [] if tp.error}
+    # Read back what the group now has: an acknowledged commit can still be overwritten at once by a
+    # member that was on its way out, and the operator must not be told "moved" then.
+    now = _committed(admin, plan.group, plan.topic, [m.partition for m in plan.moves])
     moves = []
     for move in plan.moves:
         error = errors.get(move.partition)
@@ -178,6 +185,12 @@ def apply_replay(admin: AdminClient, plan: ReplayPlan, *, force: bool = False) -
             if error.name() in {"UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "STALE_MEMBER_EPOCH"}:
                 reason += " (the group has live members; stop them first)"
             move = replace(move, error=reason)
+        elif now.get(move.partition) != move.after:
+            move = replace(
+                move,
+                error=f"acknowledged, but the group's offset reads {now.get(move.partition)}: "
+                "a member committed over it; stop the group's consumers and run this again",
+            )
         moves.append(move)
     return ReplayResult(plan, applied=True, moves=tuple(moves))
 
