@@ -3,11 +3,12 @@ provenance, order per key across a parked key, and replay without new effects.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from accord.runtime import Provenance, dlq_topic
 from accord.serde import EventCodec
@@ -15,6 +16,14 @@ from tests.support import ledger
 from tests.support.harness import Harness
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def accord(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:
+    """The `accord` command as an operator runs it, against the test's broker."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ACCORD_OPERATOR": "test-operator"}
+    return subprocess.run(
+        [sys.executable, "-m", "accord.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -52,12 +61,11 @@ async def test_duplicate_delivery_and_replay_have_exactly_one_effect(harness: Ha
     outputs = harness.read_topic(harness.out_topic, min_count=100)
     assert len(outputs) == 100
 
-    # Replay: the group goes back to the earliest offsets and reads all 130 records again.
-    admin = AdminClient({"bootstrap.servers": harness.bootstrap})
-    partitions = [TopicPartition(harness.in_topic, p, 0) for p in range(3)]
-    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(harness.group, partitions)])[harness.group].result(
-        timeout=30
+    # Replay, as an operator does it: `accord replay` moves the group back to the earliest offsets.
+    replay = accord(
+        "replay", "--group", harness.group, "--topic", harness.in_topic, "--to-earliest", bootstrap=harness.bootstrap
     )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
     assert all(offset == 0 for offset in harness.committed().values())
 
     async def caught_up() -> bool:
@@ -72,9 +80,8 @@ async def test_duplicate_delivery_and_replay_have_exactly_one_effect(harness: Ha
 
     # Retention prunes every processed id; a replay reaching back beyond it is still applied zero times.
     assert await harness.store.prune_processed(consumer=harness.group, older_than_seconds=-1) == 100
-    admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(harness.group, partitions)])[harness.group].result(
-        timeout=30
-    )
+    replay = accord("replay", "-g", harness.group, "-t", harness.in_topic, "--to-earliest", bootstrap=harness.bootstrap)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
     await harness.run_until(caught_up)
     assert await harness.count("processed_events") == 0
     for k in range(5):
@@ -110,15 +117,25 @@ async def test_poison_records_are_dead_lettered_with_provenance_and_the_partitio
     # The cause is fixed; the dead letter goes back to its origin topic and is applied exactly once,
     # even when redriven twice.
     ledger.POISON_REJECTED["value"] = False
-    rejected = next(m for m, p in zip(letters, provenance, strict=True) if p.error_class == "PermanentError")
-    producer = harness.producer()
+    # `accord dlq redrive`, run twice by a nervous operator, re-publishes the rejected record once.
     for _ in range(2):
-        producer.produce(harness.in_topic, key=rejected.key(), value=rejected.value())
-    producer.flush(10)
-    await harness.run_until(caught_up)
+        redrive = accord(
+            "dlq", "redrive", "-g", harness.group, "--error-class", "PermanentError", bootstrap=harness.bootstrap
+        )
+        assert redrive.returncode == 0, redrive.stdout + redrive.stderr
+    # The origin topic holds the 7 records produced and exactly one redriven copy.
+    assert len(harness.read_topic(harness.in_topic, min_count=8)) == 8, redrive.stdout
+    assert "1 already redriven" in redrive.stdout
+
+    async def redriven_applied() -> bool:
+        state = await harness.state("acc-1")
+        return state is not None and state["count"] == 6
+
+    # (Offsets are not compared here: the redrive is transactional, and its commit marker takes an offset.)
+    await harness.run_until(redriven_applied)
     state = await harness.state("acc-1")
-    assert state is not None and state["count"] == 6
-    assert state["seen"][-1] == "u-acc-1-99"
+    assert state is not None and state["seen"][-1] == "u-acc-1-99"
+    assert await harness.count("processed_events") == 6
 
 
 async def test_order_per_key_holds_across_a_parked_key_while_other_keys_flow(harness: Harness) -> None:
