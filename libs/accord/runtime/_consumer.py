@@ -296,6 +296,7 @@ class Runtime:
                     continue
                 self._handler_seconds.observe(time.perf_counter() - started)
                 break
+            writes.commands.extend(decision.commands)
             if decision.state is not None:
                 states[env.key] = decision.state
                 writes.states[env.key] = self.service.dump_state(decision.state)

@@ -59,11 +59,24 @@ class Outgoing:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A call to a SaaS system, recorded in the batch's transaction and executed later by `accord.commands`'
+    worker (a handler never calls an API itself). `key` is the idempotency key: derive it from the event."""
+
+    system: str
+    kind: str
+    key: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Decision(Generic[S]):
-    """What a handler decided: the aggregate's new state (None: unchanged) and the events it emits."""
+    """What a handler decided: the aggregate's new state (None: unchanged), the events it emits and the
+    commands it records, all committed in the batch's one transaction."""
 
     state: S | None = None
     outputs: Sequence[Outgoing] = ()
+    commands: Sequence[CommandSpec] = ()
 
 
 #: A pure decision: (current state or None, the event in its envelope) -> Decision.

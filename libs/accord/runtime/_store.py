@@ -18,6 +18,8 @@ import asyncpg
 
 from accord.migrations import migrate
 
+from ._model import CommandSpec
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -83,6 +85,8 @@ class Writes:
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[int] = field(default_factory=list)
     reparked: list[Repark] = field(default_factory=list)
+    #: SaaS commands the handlers recorded (accord.commands' table, same transaction)
+    commands: list[CommandSpec] = field(default_factory=list)
     #: highest offset handled per (topic, partition) in this batch
     handled: dict[tuple[str, int], int] = field(default_factory=dict)
     #: span contexts of the events applied, so the commit shows up in each of their traces
@@ -253,6 +257,12 @@ class _PgUnitOfWork:
             )
             # Wakes the relay at once; it also polls, so a lost notification only delays.
             await self.conn.execute("SELECT pg_notify($1, '')", outbox_channel(s))
+        if writes.commands:
+            # Imported here: accord.commands builds on the runtime (its worker wakes the relay).
+            from accord.commands import enqueue
+
+            for c in writes.commands:
+                await enqueue(self.conn, schema=s, system=c.system, kind=c.kind, key=c.key, payload=c.payload)
         if writes.parked:
             await self.conn.executemany(
                 f"""INSERT INTO {s}.parked_events (consumer, key, topic, kafka_partition, kafka_offset,
@@ -290,8 +300,12 @@ class PostgresStore:
         self.schema = schema
 
     async def migrate(self) -> None:
+        """The runtime's tables and accord.commands' table (handlers record commands) in the service's schema."""
+        from accord.commands import migrate_commands
+
         async with self.pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema=self.schema)
+            await migrate_commands(conn, schema=self.schema)
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self, *, consumer: str, aggregate: str) -> AsyncIterator[UnitOfWork]:
@@ -380,6 +394,7 @@ class MemoryStore:
         self.handled: dict[tuple[str, str, int], int] = {}
         self.states: dict[tuple[str, str], str] = {}
         self.outbox: list[OutboxRow] = []
+        self.commands: list[CommandSpec] = []
         self.parked: list[tuple[str, ParkedRow]] = []
         self._next_id = 0
 
@@ -399,6 +414,9 @@ class MemoryStore:
         for key, value in writes.states.items():
             self.states[(aggregate, key)] = json.dumps(value, separators=(",", ":"), default=str)
         self.outbox.extend(writes.outbox)
+        # Idempotent by key, as the real table's unique constraint makes it.
+        known = {c.key for c in self.commands}
+        self.commands.extend(c for c in writes.commands if c.key not in known)
         gone = set(writes.unparked)
         self.parked = [(c, p) for c, p in self.parked if p.id not in gone]
         for r in writes.reparked:

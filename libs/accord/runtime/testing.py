@@ -93,6 +93,10 @@ class HandlerHarness:
         """Events the handlers emitted through the outbox, in order (optionally of one topic)."""
         return [self.codec.decode(r.topic, r.value).event for r in self.store.outbox if topic in (None, r.topic)]
 
+    def commands(self) -> list[Any]:
+        """Commands the handlers recorded (`CommandSpec`), in order, each key once."""
+        return list(self.store.commands)
+
     def parked(self) -> list[str]:
         """Keys with parked events."""
         return sorted({p.key for _, p in self.store.parked})

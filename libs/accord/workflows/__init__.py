@@ -20,6 +20,8 @@ Exceptions a transition raises go to the exception queue (`accord.casework`); th
 back as `CaseDecided` through `accord.q2c.ExceptionChanged`.
 """
 
+from accord.runtime import CommandSpec
+
 from ._engine import (
     EXCEPTION_CHANGED,
     MIGRATIONS,
@@ -31,7 +33,6 @@ from ._engine import (
 )
 from ._model import (
     CaseDecided,
-    CommandSpec,
     Decide,
     EventArrived,
     Outcome,

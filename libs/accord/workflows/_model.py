@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from accord.casework import Severity, Verdict
-from accord.runtime import Outgoing
+from accord.runtime import CommandSpec, Outgoing
 
 
 class Status(StrEnum):
@@ -109,18 +109,6 @@ class Timer:
 
     name: str
     after: timedelta
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    """A command to a SaaS system, recorded in `accord.commands`' table and executed by its worker.
-
-    `key` is the idempotency key: derive it from what makes the command unique (instance + step)."""
-
-    system: str
-    kind: str
-    key: str
-    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from accord.runtime import MemoryStore, OutboxRow, ParkedRow, PostgresStore, Writes
+from accord.runtime import CommandSpec, MemoryStore, OutboxRow, ParkedRow, PostgresStore, Writes
 from accord.runtime._store import DuplicateEvent, ProcessedRow, Repark
 from tests.support.db import create_database, drop_database
 
@@ -127,3 +127,15 @@ async def test_pruned_ids_leave_a_watermark_per_partition(store: Any) -> None:
     async with store.unit_of_work(consumer="a", aggregate="x") as uow:
         assert await uow.processed([r.event_id for r in rows]) == set()
         assert await uow.watermarks([("t", 0), ("t", 1), ("u", 0)]) == {("t", 0): 14, ("t", 1): 15}
+
+
+async def test_commands_are_recorded_once_per_idempotency_key(store: Any) -> None:
+    command = CommandSpec("erp", "post_journal", "je-1@evt-1", {"amount": "10.00"})
+    for _ in range(2):  # a redelivered event records the same command again
+        async with store.unit_of_work(consumer="a", aggregate="x") as uow:
+            await uow.write(Writes(commands=[command]))
+    if isinstance(store, MemoryStore):
+        assert store.commands == [command]
+    else:
+        rows = await store.pool.fetch("SELECT system, kind, idempotency_key, payload FROM svc.commands")
+        assert [(r["system"], r["kind"], r["idempotency_key"]) for r in rows] == [("erp", "post_journal", "je-1@evt-1")]
