@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from accord.commands import migrate_commands
-from accord.migrations import migrate
-from accord.runtime._store import MIGRATIONS as RUNTIME_MIGRATIONS
+from accord.runtime import PostgresStore
 from tests.integration.commands.saas_server import FakeSaas, serve
 
 SCHEMA = "billing_connector"
@@ -25,9 +23,7 @@ async def saas() -> AsyncIterator[FakeSaas]:
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=6)
     assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn, RUNTIME_MIGRATIONS, schema=SCHEMA)
-        await migrate_commands(conn, schema=SCHEMA)
+    await PostgresStore(pool, SCHEMA).migrate()  # the runtime's tables and the commands table
     try:
         yield pool
     finally:

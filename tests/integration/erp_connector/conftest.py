@@ -14,9 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from accord.commands import migrate_commands
-from accord.migrations import migrate
-from accord.runtime._store import MIGRATIONS as RUNTIME_MIGRATIONS
+from accord.runtime import PostgresStore
 from accord_erp_connector.erp_client import RECORD, ErpClient
 from accord_erp_connector.posting import AccountCode, ChartOfAccounts, LegalEntity, PostingRules, Role
 
@@ -89,9 +87,7 @@ async def books(erp: ErpClient) -> Books:
 async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn, RUNTIME_MIGRATIONS, schema=SCHEMA)
-        await migrate_commands(conn, schema=SCHEMA)
+    await PostgresStore(pool, SCHEMA).migrate()  # the runtime's tables and the commands table
     try:
         yield pool
     finally:
