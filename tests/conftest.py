@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from accord.devstack import Stack
 from tests.support.db import create_database, drop_database
-from tests.support.stack import stack_home
+from tests.support.stack import claim, stack_home, sweep_orphans
 
 
 class SessionStack:
@@ -70,7 +70,9 @@ class SessionStack:
 
 @pytest.fixture(scope="session")
 def session_stack() -> Iterator[SessionStack]:
+    sweep_orphans()
     stack = SessionStack(stack_home())
+    claim(stack.home)
     try:
         yield stack
     finally:
