@@ -19,12 +19,13 @@ How the CRM's answers map onto accord's errors (one place, by type, never by mes
 from __future__ import annotations
 
 import datetime
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from accord import oauth
 from accord.errors import PermanentError, TransientError
 
 DATA = "/crm/services/data/v60.0"
@@ -61,40 +62,19 @@ def error_detail(response: httpx.Response) -> tuple[str, str]:
     return f"HTTP_{response.status_code}", response.reason_phrase
 
 
-class ClientCredentials(httpx.Auth):
-    """OAuth 2.0 client credentials at the CRM's token endpoint; a new token when a call answers 401."""
+def ClientCredentials(client_id: str, client_secret: str) -> oauth.ClientCredentials:
+    """OAuth client credentials at the CRM's token endpoint (`accord.oauth`), refusals as CrmRejected."""
 
-    requires_response_body = True
+    def refused(answer: httpx.Response) -> Exception:
+        code, detail = error_detail(answer)
+        return CrmRejected(
+            code,
+            f"the CRM refused client credentials of {client_id!r} (HTTP {answer.status_code}: {detail}): "
+            "check ACCORD_CRM_CLIENT_ID / ACCORD_CRM_CLIENT_SECRET",
+            status=answer.status_code,
+        )
 
-    def __init__(self, client_id: str, client_secret: str) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token: str | None = None
-        self.fetched = 0  # tokens fetched, for tests and metrics
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        for attempt in range(2):
-            if self.token is None or attempt:
-                grant = {
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self.client_secret,
-                }
-                answer = yield httpx.Request("POST", request.url.copy_with(path=TOKEN_PATH, query=None), data=grant)
-                if answer.status_code != 200:
-                    code, detail = error_detail(answer)
-                    raise CrmRejected(
-                        code,
-                        f"the CRM refused client credentials of {self.client_id!r} (HTTP {answer.status_code}: "
-                        f"{detail}): check ACCORD_CRM_CLIENT_ID / ACCORD_CRM_CLIENT_SECRET",
-                        status=answer.status_code,
-                    )
-                self.token = str(answer.json()["access_token"])
-                self.fetched += 1
-            request.headers["Authorization"] = f"Bearer {self.token}"
-            response = yield request
-            if response.status_code != 401:
-                return
+    return oauth.ClientCredentials(client_id, client_secret, token_path=TOKEN_PATH, refused=refused)
 
 
 @dataclass(frozen=True, slots=True)

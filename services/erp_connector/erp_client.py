@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from accord import oauth
 from accord.commands import Command, parse_retry_after
 from accord.errors import InDoubtError, PermanentError, TransientError
 
@@ -69,42 +70,18 @@ def error_detail(response: httpx.Response) -> tuple[str, str]:
     return "HTTP_" + str(response.status_code), response.reason_phrase
 
 
-class ClientCredentials(httpx.Auth):
-    """OAuth 2.0 client credentials at the ERP's token endpoint; a new token when a call answers 401."""
+def ClientCredentials(client_id: str, client_secret: str) -> oauth.ClientCredentials:
+    """OAuth client credentials at the ERP's token endpoint (`accord.oauth`), refusals as ErpRejected."""
 
-    requires_response_body = True
+    def refused(answer: httpx.Response) -> Exception:
+        return ErpRejected(
+            error_detail(answer)[0],
+            f"the ERP refused client credentials of {client_id!r} (HTTP {answer.status_code}): "
+            "check ACCORD_ERP_CLIENT_ID / ACCORD_ERP_CLIENT_SECRET",
+            status=answer.status_code,
+        )
 
-    def __init__(self, client_id: str, client_secret: str) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.token: str | None = None
-        self.fetched = 0  # tokens fetched, for tests and metrics
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if request.url.path == TOKEN_PATH:
-            yield request
-            return
-        for attempt in range(2):
-            if self.token is None or attempt:
-                grant = {
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self.client_secret,
-                }
-                answer = yield httpx.Request("POST", request.url.copy_with(path=TOKEN_PATH, query=None), data=grant)
-                if answer.status_code != 200:
-                    raise ErpRejected(
-                        error_detail(answer)[0],
-                        f"the ERP refused client credentials of {self.client_id!r} (HTTP {answer.status_code}): "
-                        "check ACCORD_ERP_CLIENT_ID / ACCORD_ERP_CLIENT_SECRET",
-                        status=answer.status_code,
-                    )
-                self.token = str(answer.json()["access_token"])
-                self.fetched += 1
-            request.headers["Authorization"] = f"Bearer {self.token}"
-            response = yield request
-            if response.status_code != 401:
-                return
+    return oauth.ClientCredentials(client_id, client_secret, token_path=TOKEN_PATH, refused=refused)
 
 
 class ErpClient:
