@@ -179,6 +179,15 @@ class ExceptionStatus(enum.StrEnum):
     DISMISSED = "DISMISSED"
 
 
+class SubscriptionAction(enum.StrEnum):
+    """What to do to the contract's subscriptions."""
+
+    UNKNOWN = "UNKNOWN"
+    CREATE = "CREATE"
+    AMEND = "AMEND"
+    CANCEL = "CANCEL"
+
+
 class Resolution(enum.StrEnum):
     """How a divergence ended."""
 
@@ -329,6 +338,14 @@ class ContractLine(AvroRecord):
     )
     end_date: datetime.date = Field(
         description="Last day the line is in force (included).",
+    )
+    billing_frequency: BillingFrequency | None = Field(
+        default=None,
+        description="How often the line is invoiced; null: the contract's frequency.",
+    )
+    usage_based: bool = Field(
+        default=False,
+        description="True when the line is priced per unit used (metered), invoiced monthly in arrears.",
     )
 
 
@@ -848,7 +865,7 @@ class ContractActivated(Event):
     OWNER: ClassVar[str] = "crm"
     COMPATIBILITY: ClassVar[str] = "BACKWARD"
     SCHEMA: ClassVar[str] = (
-        '{"type":"record","name":"ContractActivated","namespace":"accord.crm","doc":"A signed contract became active in the CRM; billing must provision it.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"contract_id","type":"string","doc":"Id of the contract in the CRM."},{"name":"contract_number","type":"string","doc":"Human-readable contract number."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day of the contract term."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day of the contract term (included)."},{"name":"term_months","type":"int","doc":"Length of the term in months."},{"name":"billing_frequency","type":{"type":"enum","name":"BillingFrequency","namespace":"accord.common","doc":"How often a recurring charge is invoiced.","symbols":["UNKNOWN","MONTHLY","QUARTERLY","SEMI_ANNUAL","ANNUAL","UPFRONT"],"default":"UNKNOWN"},"doc":"How often the contract is invoiced."},{"name":"payment_terms_days","type":"int","doc":"Days between invoice date and due date (e.g. 30 for net 30)."},{"name":"total_contract_value","type":{"type":"record","name":"Money","namespace":"accord.common","doc":"An amount of money: a decimal with its ISO 4217 currency, never a float.","fields":[{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4},"doc":"The amount, in major units (18 digits, 4 after the point)."},{"name":"currency","type":"string","doc":"ISO 4217 alphabetic currency code, e.g. EUR.","pattern":"^[A-Z]{3}$"}]},"doc":"Total value of the contract over its term, before tax."},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"ContractLine","namespace":"accord.crm","doc":"One product line of a contract or amendment.","fields":[{"name":"line_id","type":"string","doc":"Id of the line in the CRM."},{"name":"product_code","type":"string","doc":"Product (SKU) code shared by CRM and billing catalogues."},{"name":"quantity","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":6},"doc":"Quantity sold."},{"name":"unit_price","type":"accord.common.Money","doc":"Price of one unit for one billing period."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day the line is in force."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day the line is in force (included)."}]}},"doc":"The products sold."}]}'
+        '{"type":"record","name":"ContractActivated","namespace":"accord.crm","doc":"A signed contract became active in the CRM; billing must provision it.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"contract_id","type":"string","doc":"Id of the contract in the CRM."},{"name":"contract_number","type":"string","doc":"Human-readable contract number."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day of the contract term."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day of the contract term (included)."},{"name":"term_months","type":"int","doc":"Length of the term in months."},{"name":"billing_frequency","type":{"type":"enum","name":"BillingFrequency","namespace":"accord.common","doc":"How often a recurring charge is invoiced.","symbols":["UNKNOWN","MONTHLY","QUARTERLY","SEMI_ANNUAL","ANNUAL","UPFRONT"],"default":"UNKNOWN"},"doc":"How often the contract is invoiced."},{"name":"payment_terms_days","type":"int","doc":"Days between invoice date and due date (e.g. 30 for net 30)."},{"name":"total_contract_value","type":{"type":"record","name":"Money","namespace":"accord.common","doc":"An amount of money: a decimal with its ISO 4217 currency, never a float.","fields":[{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4},"doc":"The amount, in major units (18 digits, 4 after the point)."},{"name":"currency","type":"string","doc":"ISO 4217 alphabetic currency code, e.g. EUR.","pattern":"^[A-Z]{3}$"}]},"doc":"Total value of the contract over its term, before tax."},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"ContractLine","namespace":"accord.crm","doc":"One product line of a contract or amendment.","fields":[{"name":"line_id","type":"string","doc":"Id of the line in the CRM."},{"name":"product_code","type":"string","doc":"Product (SKU) code shared by CRM and billing catalogues."},{"name":"quantity","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":6},"doc":"Quantity sold."},{"name":"unit_price","type":"accord.common.Money","doc":"Price of one unit for one billing period."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day the line is in force."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day the line is in force (included)."},{"name":"billing_frequency","type":["null","accord.common.BillingFrequency"],"doc":"How often the line is invoiced; null: the contract\'s frequency.","default":null},{"name":"usage_based","type":"boolean","doc":"True when the line is priced per unit used (metered), invoiced monthly in arrears.","default":false}]}},"doc":"The products sold."}]}'
     )
 
     meta: Meta = Field(
@@ -895,7 +912,7 @@ class ContractAmended(Event):
     OWNER: ClassVar[str] = "crm"
     COMPATIBILITY: ClassVar[str] = "BACKWARD"
     SCHEMA: ClassVar[str] = (
-        '{"type":"record","name":"ContractAmended","namespace":"accord.crm","doc":"An amendment to an active contract took effect in the CRM.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"contract_id","type":"string","doc":"Id of the amended contract in the CRM."},{"name":"amendment_id","type":"string","doc":"Id of the amendment in the CRM."},{"name":"amendment_type","type":{"type":"enum","name":"AmendmentType","namespace":"accord.crm","doc":"What an amendment changes.","symbols":["UNKNOWN","UPSELL","DOWNSELL","ADD_PRODUCT","REMOVE_PRODUCT","PRICE_CHANGE","TERM_EXTENSION"],"default":"UNKNOWN"},"doc":"What the amendment changes."},{"name":"effective_date","type":{"type":"int","logicalType":"date"},"doc":"First day the amendment applies."},{"name":"co_term_end_date","type":{"type":"int","logicalType":"date"},"doc":"End date the amended lines co-terminate with (the contract\'s end date)."},{"name":"proration_policy","type":{"type":"enum","name":"ProrationPolicy","namespace":"accord.common","doc":"How a mid-period change is charged or credited.","symbols":["UNKNOWN","PRORATE_DAILY","PRORATE_MONTHLY","NO_PRORATION","CHARGE_FULL_PERIOD"],"default":"UNKNOWN"},"doc":"How the partial period from effective date to the next billing date is charged."},{"name":"changed_lines","type":{"type":"array","items":{"type":"record","name":"ContractLine","namespace":"accord.crm","doc":"One product line of a contract or amendment.","fields":[{"name":"line_id","type":"string","doc":"Id of the line in the CRM."},{"name":"product_code","type":"string","doc":"Product (SKU) code shared by CRM and billing catalogues."},{"name":"quantity","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":6},"doc":"Quantity sold."},{"name":"unit_price","type":{"type":"record","name":"Money","namespace":"accord.common","doc":"An amount of money: a decimal with its ISO 4217 currency, never a float.","fields":[{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4},"doc":"The amount, in major units (18 digits, 4 after the point)."},{"name":"currency","type":"string","doc":"ISO 4217 alphabetic currency code, e.g. EUR.","pattern":"^[A-Z]{3}$"}]},"doc":"Price of one unit for one billing period."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day the line is in force."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day the line is in force (included)."}]}},"doc":"The contract lines as they stand after the amendment (only the changed ones)."},{"name":"delta_contract_value","type":"accord.common.Money","doc":"Change of total contract value caused by the amendment (negative for a downsell)."}]}'
+        '{"type":"record","name":"ContractAmended","namespace":"accord.crm","doc":"An amendment to an active contract took effect in the CRM.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"contract_id","type":"string","doc":"Id of the amended contract in the CRM."},{"name":"amendment_id","type":"string","doc":"Id of the amendment in the CRM."},{"name":"amendment_type","type":{"type":"enum","name":"AmendmentType","namespace":"accord.crm","doc":"What an amendment changes.","symbols":["UNKNOWN","UPSELL","DOWNSELL","ADD_PRODUCT","REMOVE_PRODUCT","PRICE_CHANGE","TERM_EXTENSION"],"default":"UNKNOWN"},"doc":"What the amendment changes."},{"name":"effective_date","type":{"type":"int","logicalType":"date"},"doc":"First day the amendment applies."},{"name":"co_term_end_date","type":{"type":"int","logicalType":"date"},"doc":"End date the amended lines co-terminate with (the contract\'s end date)."},{"name":"proration_policy","type":{"type":"enum","name":"ProrationPolicy","namespace":"accord.common","doc":"How a mid-period change is charged or credited.","symbols":["UNKNOWN","PRORATE_DAILY","PRORATE_MONTHLY","NO_PRORATION","CHARGE_FULL_PERIOD"],"default":"UNKNOWN"},"doc":"How the partial period from effective date to the next billing date is charged."},{"name":"changed_lines","type":{"type":"array","items":{"type":"record","name":"ContractLine","namespace":"accord.crm","doc":"One product line of a contract or amendment.","fields":[{"name":"line_id","type":"string","doc":"Id of the line in the CRM."},{"name":"product_code","type":"string","doc":"Product (SKU) code shared by CRM and billing catalogues."},{"name":"quantity","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":6},"doc":"Quantity sold."},{"name":"unit_price","type":{"type":"record","name":"Money","namespace":"accord.common","doc":"An amount of money: a decimal with its ISO 4217 currency, never a float.","fields":[{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4},"doc":"The amount, in major units (18 digits, 4 after the point)."},{"name":"currency","type":"string","doc":"ISO 4217 alphabetic currency code, e.g. EUR.","pattern":"^[A-Z]{3}$"}]},"doc":"Price of one unit for one billing period."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day the line is in force."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day the line is in force (included)."},{"name":"billing_frequency","type":["null",{"type":"enum","name":"BillingFrequency","namespace":"accord.common","doc":"How often a recurring charge is invoiced.","symbols":["UNKNOWN","MONTHLY","QUARTERLY","SEMI_ANNUAL","ANNUAL","UPFRONT"],"default":"UNKNOWN"}],"doc":"How often the line is invoiced; null: the contract\'s frequency.","default":null},{"name":"usage_based","type":"boolean","doc":"True when the line is priced per unit used (metered), invoiced monthly in arrears.","default":false}]}},"doc":"The contract lines as they stand after the amendment (only the changed ones)."},{"name":"delta_contract_value","type":"accord.common.Money","doc":"Change of total contract value caused by the amendment (negative for a downsell)."}]}'
     )
 
     meta: Meta = Field(
@@ -1259,6 +1276,62 @@ class PeriodStatusChanged(Event):
     )
 
 
+class CustomerProvisionRequested(Event):
+    """The orchestrator asked a connector to create or update a validated customer master in its system."""
+
+    AVRO_NAME: ClassVar[str] = "accord.q2c.CustomerProvisionRequested"
+    TOPIC: ClassVar[str] = "q2c.provisioning"
+    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
+    OWNER: ClassVar[str] = "accord"
+    COMPATIBILITY: ClassVar[str] = "BACKWARD"
+    SCHEMA: ClassVar[str] = (
+        '{"type":"record","name":"CustomerProvisionRequested","namespace":"accord.q2c","doc":"The orchestrator asked a connector to create or update a validated customer master in its system.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"request_id","type":"string","doc":"Id of the request, stable for one workflow step: the idempotency key of the call it becomes."},{"name":"workflow_id","type":"string","doc":"Orchestrator workflow instance that asked."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"target_system","type":"accord.common.SourceSystem","doc":"System the request is for (BILLING or ERP)."},{"name":"name","type":"string","doc":"Legal name of the customer."},{"name":"country_code","type":"string","doc":"ISO 3166-1 alpha-2 billing country."},{"name":"currency","type":"string","doc":"ISO 4217 currency the customer is invoiced in."},{"name":"legal_entity","type":"string","doc":"Legal entity (ERP subsidiary code) the customer belongs to, resolved from the billing country."},{"name":"tax_exempt","type":"boolean","doc":"True when the customer\'s invoices carry no tax (reverse charge or exempt)."},{"name":"tax_id","type":["null","string"],"doc":"Tax registration number, if any.","default":null},{"name":"parent_account_id","type":["null","string"],"doc":"Canonical id of the parent account in the hierarchy, if any.","default":null},{"name":"payment_method","type":["null","string"],"doc":"Billing payment-method token the customer gave on the order form, if any.","default":null}]}'
+    )
+
+    meta: Meta = Field(
+        description="Envelope shared by every accord event: identity, time, provenance and ordering.",
+    )
+    request_id: str = Field(
+        description="Id of the request, stable for one workflow step: the idempotency key of the call it becomes.",
+    )
+    workflow_id: str = Field(
+        description="Orchestrator workflow instance that asked.",
+    )
+    account_id: str = Field(
+        description="Canonical customer account id (accord's id, the Kafka key of commercial topics).",
+    )
+    target_system: SourceSystem = Field(
+        description="System the request is for (BILLING or ERP).",
+    )
+    name: str = Field(
+        description="Legal name of the customer.",
+    )
+    country_code: str = Field(
+        description="ISO 3166-1 alpha-2 billing country.",
+    )
+    currency: str = Field(
+        description="ISO 4217 currency the customer is invoiced in.",
+    )
+    legal_entity: str = Field(
+        description="Legal entity (ERP subsidiary code) the customer belongs to, resolved from the billing country.",
+    )
+    tax_exempt: bool = Field(
+        description="True when the customer's invoices carry no tax (reverse charge or exempt).",
+    )
+    tax_id: str | None = Field(
+        default=None,
+        description="Tax registration number, if any.",
+    )
+    parent_account_id: str | None = Field(
+        default=None,
+        description="Canonical id of the parent account in the hierarchy, if any.",
+    )
+    payment_method: str | None = Field(
+        default=None,
+        description="Billing payment-method token the customer gave on the order form, if any.",
+    )
+
+
 class ExceptionChanged(Event):
     """A business exception needing a person was raised or changed state."""
 
@@ -1301,6 +1374,142 @@ class ExceptionChanged(Event):
     assignee: str | None = Field(
         default=None,
         description="Id of the person it is assigned to, if any.",
+    )
+
+
+class ProvisioningCompleted(Event):
+    """A connector carried out a provisioning request: the system now holds what was asked."""
+
+    AVRO_NAME: ClassVar[str] = "accord.q2c.ProvisioningCompleted"
+    TOPIC: ClassVar[str] = "q2c.provisioning"
+    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
+    OWNER: ClassVar[str] = "accord"
+    COMPATIBILITY: ClassVar[str] = "BACKWARD"
+    SCHEMA: ClassVar[str] = (
+        '{"type":"record","name":"ProvisioningCompleted","namespace":"accord.q2c","doc":"A connector carried out a provisioning request: the system now holds what was asked.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"request_id","type":"string","doc":"Id of the request, stable for one workflow step: the idempotency key of the call it becomes."},{"name":"workflow_id","type":"string","doc":"Orchestrator workflow instance that asked."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"target_system","type":"accord.common.SourceSystem","doc":"System the request is for (BILLING or ERP)."},{"name":"request_type","type":"string","doc":"Full name of the request event, e.g. accord.q2c.CustomerProvisionRequested."},{"name":"system_ids","type":{"type":"array","items":"string"},"doc":"Ids of the objects in the target system (customer id; subscription ids)."},{"name":"created","type":"boolean","doc":"False when the objects already existed and were found or updated (a replay or read-back)."}]}'
+    )
+
+    meta: Meta = Field(
+        description="Envelope shared by every accord event: identity, time, provenance and ordering.",
+    )
+    request_id: str = Field(
+        description="Id of the request, stable for one workflow step: the idempotency key of the call it becomes.",
+    )
+    workflow_id: str = Field(
+        description="Orchestrator workflow instance that asked.",
+    )
+    account_id: str = Field(
+        description="Canonical customer account id (accord's id, the Kafka key of commercial topics).",
+    )
+    target_system: SourceSystem = Field(
+        description="System the request is for (BILLING or ERP).",
+    )
+    request_type: str = Field(
+        description="Full name of the request event, e.g. accord.q2c.CustomerProvisionRequested.",
+    )
+    system_ids: list[str] = Field(
+        description="Ids of the objects in the target system (customer id; subscription ids).",
+    )
+    created: bool = Field(
+        description="False when the objects already existed and were found or updated (a replay or read-back).",
+    )
+
+
+class ProvisioningFailed(Event):
+    """A connector could not carry out a provisioning request: the system refused it or retries were spent."""
+
+    AVRO_NAME: ClassVar[str] = "accord.q2c.ProvisioningFailed"
+    TOPIC: ClassVar[str] = "q2c.provisioning"
+    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
+    OWNER: ClassVar[str] = "accord"
+    COMPATIBILITY: ClassVar[str] = "BACKWARD"
+    SCHEMA: ClassVar[str] = (
+        '{"type":"record","name":"ProvisioningFailed","namespace":"accord.q2c","doc":"A connector could not carry out a provisioning request: the system refused it or retries were spent.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"request_id","type":"string","doc":"Id of the request, stable for one workflow step: the idempotency key of the call it becomes."},{"name":"workflow_id","type":"string","doc":"Orchestrator workflow instance that asked."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"target_system","type":"accord.common.SourceSystem","doc":"System the request is for (BILLING or ERP)."},{"name":"request_type","type":"string","doc":"Full name of the request event."},{"name":"error_code","type":"string","doc":"The system\'s error code, or accord\'s (retries-exhausted, invalid-request)."},{"name":"error_message","type":"string","doc":"What the system said, without secrets or personal data."},{"name":"retryable","type":"boolean","doc":"True when retrying later may succeed (outage, retries spent); false when the request must change."}]}'
+    )
+
+    meta: Meta = Field(
+        description="Envelope shared by every accord event: identity, time, provenance and ordering.",
+    )
+    request_id: str = Field(
+        description="Id of the request, stable for one workflow step: the idempotency key of the call it becomes.",
+    )
+    workflow_id: str = Field(
+        description="Orchestrator workflow instance that asked.",
+    )
+    account_id: str = Field(
+        description="Canonical customer account id (accord's id, the Kafka key of commercial topics).",
+    )
+    target_system: SourceSystem = Field(
+        description="System the request is for (BILLING or ERP).",
+    )
+    request_type: str = Field(
+        description="Full name of the request event.",
+    )
+    error_code: str = Field(
+        description="The system's error code, or accord's (retries-exhausted, invalid-request).",
+    )
+    error_message: str = Field(
+        description="What the system said, without secrets or personal data.",
+    )
+    retryable: bool = Field(
+        description="True when retrying later may succeed (outage, retries spent); false when the request must change.",
+    )
+
+
+class SubscriptionProvisionRequested(Event):
+    """The orchestrator asked the billing connector to create, amend or cancel the subscriptions of a contract."""
+
+    AVRO_NAME: ClassVar[str] = "accord.q2c.SubscriptionProvisionRequested"
+    TOPIC: ClassVar[str] = "q2c.provisioning"
+    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("account_id",)
+    OWNER: ClassVar[str] = "accord"
+    COMPATIBILITY: ClassVar[str] = "BACKWARD"
+    SCHEMA: ClassVar[str] = (
+        '{"type":"record","name":"SubscriptionProvisionRequested","namespace":"accord.q2c","doc":"The orchestrator asked the billing connector to create, amend or cancel the subscriptions of a contract.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"request_id","type":"string","doc":"Id of the request, stable for one workflow step: the idempotency key of the call it becomes."},{"name":"workflow_id","type":"string","doc":"Orchestrator workflow instance that asked."},{"name":"account_id","type":"string","doc":"Canonical customer account id (accord\'s id, the Kafka key of commercial topics)."},{"name":"action","type":{"type":"enum","name":"SubscriptionAction","namespace":"accord.q2c","doc":"What to do to the contract\'s subscriptions.","symbols":["UNKNOWN","CREATE","AMEND","CANCEL"],"default":"UNKNOWN"},"doc":"What to do."},{"name":"contract_id","type":"string","doc":"Id of the contract in the CRM (kept in the subscriptions\' metadata)."},{"name":"billing_customer_id","type":"string","doc":"Id of the customer in billing (from the identity map)."},{"name":"legal_entity","type":"string","doc":"Legal entity (ERP subsidiary code) the contract is booked in."},{"name":"currency","type":"string","doc":"ISO 4217 currency of the contract."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day of the contract (CREATE) or the day the change takes effect (AMEND, CANCEL)."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day of the contract: co-termed lines end with it."},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"ContractLine","namespace":"accord.crm","doc":"One product line of a contract or amendment.","fields":[{"name":"line_id","type":"string","doc":"Id of the line in the CRM."},{"name":"product_code","type":"string","doc":"Product (SKU) code shared by CRM and billing catalogues."},{"name":"quantity","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":6},"doc":"Quantity sold."},{"name":"unit_price","type":{"type":"record","name":"Money","namespace":"accord.common","doc":"An amount of money: a decimal with its ISO 4217 currency, never a float.","fields":[{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":4},"doc":"The amount, in major units (18 digits, 4 after the point)."},{"name":"currency","type":"string","doc":"ISO 4217 alphabetic currency code, e.g. EUR.","pattern":"^[A-Z]{3}$"}]},"doc":"Price of one unit for one billing period."},{"name":"start_date","type":{"type":"int","logicalType":"date"},"doc":"First day the line is in force."},{"name":"end_date","type":{"type":"int","logicalType":"date"},"doc":"Last day the line is in force (included)."},{"name":"billing_frequency","type":["null",{"type":"enum","name":"BillingFrequency","namespace":"accord.common","doc":"How often a recurring charge is invoiced.","symbols":["UNKNOWN","MONTHLY","QUARTERLY","SEMI_ANNUAL","ANNUAL","UPFRONT"],"default":"UNKNOWN"}],"doc":"How often the line is invoiced; null: the contract\'s frequency.","default":null},{"name":"usage_based","type":"boolean","doc":"True when the line is priced per unit used (metered), invoiced monthly in arrears.","default":false}]}},"doc":"The lines to create, or the changed lines with their new quantity and price."},{"name":"proration_policy","type":{"type":"enum","name":"ProrationPolicy","namespace":"accord.common","doc":"How a mid-period change is charged or credited.","symbols":["UNKNOWN","PRORATE_DAILY","PRORATE_MONTHLY","NO_PRORATION","CHARGE_FULL_PERIOD"],"default":"UNKNOWN"},"doc":"How a mid-period change is charged."},{"name":"amendment_id","type":["null","string"],"doc":"CRM amendment this change carries out, if any.","default":null}]}'
+    )
+
+    meta: Meta = Field(
+        description="Envelope shared by every accord event: identity, time, provenance and ordering.",
+    )
+    request_id: str = Field(
+        description="Id of the request, stable for one workflow step: the idempotency key of the call it becomes.",
+    )
+    workflow_id: str = Field(
+        description="Orchestrator workflow instance that asked.",
+    )
+    account_id: str = Field(
+        description="Canonical customer account id (accord's id, the Kafka key of commercial topics).",
+    )
+    action: SubscriptionAction = Field(
+        description="What to do.",
+    )
+    contract_id: str = Field(
+        description="Id of the contract in the CRM (kept in the subscriptions' metadata).",
+    )
+    billing_customer_id: str = Field(
+        description="Id of the customer in billing (from the identity map).",
+    )
+    legal_entity: str = Field(
+        description="Legal entity (ERP subsidiary code) the contract is booked in.",
+    )
+    currency: str = Field(
+        description="ISO 4217 currency of the contract.",
+    )
+    start_date: datetime.date = Field(
+        description="First day of the contract (CREATE) or the day the change takes effect (AMEND, CANCEL).",
+    )
+    end_date: datetime.date = Field(
+        description="Last day of the contract: co-termed lines end with it.",
+    )
+    lines: list[ContractLine] = Field(
+        description="The lines to create, or the changed lines with their new quantity and price.",
+    )
+    proration_policy: ProrationPolicy = Field(
+        description="How a mid-period change is charged.",
+    )
+    amendment_id: str | None = Field(
+        default=None,
+        description="CRM amendment this change carries out, if any.",
     )
 
 
@@ -1511,6 +1720,10 @@ EVENTS: dict[str, type[Event]] = {
     "accord.erp.PeriodStatusChanged": PeriodStatusChanged,
     "accord.erp.CreditHoldChanged": CreditHoldChanged,
     "accord.q2c.ExceptionChanged": ExceptionChanged,
+    "accord.q2c.CustomerProvisionRequested": CustomerProvisionRequested,
+    "accord.q2c.ProvisioningCompleted": ProvisioningCompleted,
+    "accord.q2c.ProvisioningFailed": ProvisioningFailed,
+    "accord.q2c.SubscriptionProvisionRequested": SubscriptionProvisionRequested,
     "accord.recon.DivergenceDetected": DivergenceDetected,
     "accord.recon.DivergenceResolved": DivergenceResolved,
 }
@@ -1533,6 +1746,7 @@ __all__ = [
     "CreditNoteReason",
     "CustomerAccountMerged",
     "CustomerAccountUpserted",
+    "CustomerProvisionRequested",
     "DatePeriod",
     "DeclineType",
     "DivergenceDetected",
@@ -1559,12 +1773,16 @@ __all__ = [
     "PeriodStatus",
     "PeriodStatusChanged",
     "ProrationPolicy",
+    "ProvisioningCompleted",
+    "ProvisioningFailed",
     "Resolution",
     "Severity",
     "SourceDocumentType",
     "SourceSystem",
+    "SubscriptionAction",
     "SubscriptionChanged",
     "SubscriptionItem",
+    "SubscriptionProvisionRequested",
     "SubscriptionProvisioned",
     "SubscriptionStatus",
     "SubscriptionStatusChanged",

@@ -31,13 +31,14 @@ def edit_event(schemas: Path, path: str, **new_field: object) -> None:
 
 
 def test_register_all_sets_levels_and_then_check_passes(registry_url: str, isolated_schemas: Path) -> None:
+    n = len(source.load(isolated_schemas).events)
     first = run("register", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert first.exit_code == 0, first.output
-    assert "26 subject(s)" in first.output and "26 registered, 0 unchanged" in first.output
+    assert f"{n} subject(s)" in first.output and f"{n} registered, 0 unchanged" in first.output
 
     again = run("register", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert again.exit_code == 0, again.output
-    assert "0 registered, 26 unchanged" in again.output
+    assert f"0 registered, {n} unchanged" in again.output
 
     catalogue = source.load(isolated_schemas)
     for event in catalogue.events.values():
@@ -49,13 +50,13 @@ def test_register_all_sets_levels_and_then_check_passes(registry_url: str, isola
 
     check = run("check", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert check.exit_code == 0, check.output
-    assert "26 unchanged; 0 violation(s) -> OK" in check.output
+    assert f"{n} unchanged; 0 violation(s) -> OK" in check.output
 
 
 def test_check_of_a_new_catalogue_reports_new_subjects(registry_url: str, isolated_schemas: Path) -> None:
     result = run("check", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert result.exit_code == 0, result.output
-    assert "26 new" in result.output
+    assert f"{len(source.load(isolated_schemas).events)} new" in result.output
 
 
 def test_new_field_without_default_fails_check_naming_subject_and_field(
