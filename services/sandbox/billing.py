@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -1129,6 +1130,43 @@ _LISTABLE = {
     "prices": "price",
     "invoiceitems": "invoiceitem",
 }
+
+
+#: one clause of Stripe's search query language that the sandbox understands: `metadata['key']:'value'`,
+#: `name:'value'` or `email:'value'` (exact match), clauses joined by AND
+_SEARCH_CLAUSE = re.compile(r"""^\s*(metadata\[['"]([^'"]+)['"]\]|name|email)\s*:\s*['"]([^'"]*)['"]\s*$""")
+
+
+@router.get("/customers/search")
+async def search_customers(request: Request, query: str, limit: int = 10, page: str | None = None) -> dict[str, Any]:
+    """Stripe's `GET /v1/customers/search`: exact matches on metadata, name or email, newest first."""
+    if not 1 <= limit <= 100:
+        raise bad("limit must be between 1 and 100", "limit")
+    match: dict[str, Any] = {}
+    for clause in re.split(r"\s+AND\s+", query.strip()):
+        found = _SEARCH_CLAUSE.match(clause)
+        if found is None:
+            raise bad(
+                f"The sandbox's search understands metadata['key']:'value', name:'value' and email:'value' "
+                f"joined by AND; cannot read {clause.strip()!r}",
+                "query",
+            )
+        field, key, value = found.groups()
+        if key is not None:
+            match.setdefault("metadata", {})[key] = value
+        else:
+            match[field] = value
+    offset = int(page) if page and page.isdigit() else 0
+    items, has_more, _ = await sandbox(request).store.page(
+        "billing", "customer", match=match, newest_first=True, offset=offset, limit=limit
+    )
+    return {
+        "object": "search_result",
+        "url": "/v1/customers/search",
+        "has_more": has_more,
+        "next_page": str(offset + limit) if has_more else None,
+        "data": items,
+    }
 
 
 @router.get("/events")

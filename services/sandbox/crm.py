@@ -61,6 +61,9 @@ FIELDS: dict[str, set[str]] = {
         "Credit_Hold__c",
         "External_Id__c",
         "Type",
+        # the billing payment-method token the customer gave on the order form (the sandbox's stand-in for
+        # a hosted checkout): pm_card_visa, pm_card_chargeDeclinedLostCard, …
+        "Payment_Method__c",
     },
     "Opportunity": {"Name", "AccountId", "StageName", "CloseDate", "Amount", "CurrencyIsoCode", "Type"},
     "OpportunityLineItem": {
@@ -210,6 +213,10 @@ async def _check_fields(tx: Tx, sobject: str, data: dict[str, Any], old: dict[st
                 "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                 "CurrencyIsoCode: bad value for restricted picklist field",
                 "CurrencyIsoCode",
+            )
+        if merged.get("Payment_Method__c") is not None and not isinstance(merged["Payment_Method__c"], str):
+            raise sf_error(
+                400, "INVALID_FIELD_FOR_INSERT_UPDATE", "Payment_Method__c must be text", "Payment_Method__c"
             )
         if merged.get("Credit_Hold__c") is not None and not isinstance(merged["Credit_Hold__c"], bool):
             raise sf_error(

@@ -10,6 +10,13 @@ calendars and a chart of accounts in the ERP; CRM accounts (some under a parent)
 activated contracts with annual, monthly and usage-based lines; billing customers (some with cards that
 decline, softly or hard) and subscriptions started up to four months ago; mid-term amendments with
 prorations, usage records, renewals and cancellations.
+
+`run_sales` applies the same plan as a sales team would: ONLY the CRM side (accounts carrying the payment method
+the customer gave on the order form in `Payment_Method__c`, won opportunities, activated contracts, amendments,
+renewals, cancellations). Billing customers, subscriptions, ERP customers and journals are accord's job; the
+summary lists, per customer, what the plan expects accord to produce. It runs in waves: `offset` starts at
+customer k of the plan (the plan of `offset + customers` customers, sliced), so wave after wave under one
+namespace is one book.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import httpx
 from fastapi import FastAPI
 
 from .app import GENERATOR_HEADER
+from .billing import PAYMENT_METHODS
 from .core import Sandbox
 from .errors import SandboxError
 
@@ -159,6 +167,17 @@ def plan(customers: int, seed: int) -> list[Customer]:
     return book
 
 
+def card_outcome(card: str) -> str:
+    """What paying with this test payment method does: "ok", or a "soft" or "hard" decline."""
+    decline, kind = PAYMENT_METHODS.get(card, ("generic_decline", "soft"))
+    return "ok" if decline is None else kind
+
+
+def wave(customers: int, seed: int, offset: int = 0) -> list[Customer]:
+    """Customers `offset` … `offset + customers - 1` of the seed's plan: waves of one book, whatever their size."""
+    return plan(offset + customers, seed)[offset:]
+
+
 def _midnight(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
@@ -185,6 +204,30 @@ class _Client:
         return response.headers["Location"].rsplit("/", 1)[1]
 
 
+#: the chart every book shares (externalId acct-<number>); posting.ChartOfAccounts.default() names these
+CHART = (
+    ("1100", "Accounts Receivable", "AcctRec"),
+    ("1000", "Bank", "Bank"),
+    ("4000", "Subscription Revenue", "Income"),
+    ("2200", "Sales Tax Payable", "OthCurrLiab"),
+    ("2500", "Deferred Revenue", "DeferRevenue"),
+    ("4900", "Refunds", "Income"),
+    ("7990", "Currency Rounding", "Expense"),
+)
+
+
+async def _reference_data(client: _Client) -> dict[str, str]:
+    """The ERP's subsidiaries (with their periods) and chart of accounts: shared by every book, upserted."""
+    subsidiaries = {}
+    for entity, (country, currency, _) in ENTITIES.items():
+        subsidiaries[entity] = await client.erp_upsert(
+            "subsidiary", entity, {"name": LEGAL_NAMES[entity], "country": country, "currency": currency}
+        )
+    for number, name, kind in CHART:
+        await client.erp_upsert("account", f"acct-{number}", {"acctNumber": number, "acctName": name, "acctType": kind})
+    return subsidiaries
+
+
 async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dict[str, Any]:
     box: Sandbox = app.state.sandbox
     today = box.store.clock.now().date()
@@ -195,21 +238,7 @@ async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dic
     digest_items: list[Any] = []
     stats = {"amendments": 0, "renewals": 0, "cancellations": 0, "usage_records": 0, "subscriptions": 0}
     try:
-        subsidiaries = {}
-        for entity, (country, currency, _) in ENTITIES.items():
-            subsidiaries[entity] = await client.erp_upsert(
-                "subsidiary", entity, {"name": LEGAL_NAMES[entity], "country": country, "currency": currency}
-            )
-        for number, name, kind in (
-            ("1100", "Accounts Receivable", "AcctRec"),
-            ("1000", "Bank", "Bank"),
-            ("4000", "Subscription Revenue", "Income"),
-            ("2200", "Sales Tax Payable", "OthCurrLiab"),
-            ("2500", "Deferred Revenue", "DeferRevenue"),
-        ):
-            await client.erp_upsert(
-                "account", f"acct-{number}", {"acctNumber": number, "acctName": name, "acctType": kind}
-            )
+        subsidiaries = await _reference_data(client)
         crm_ids: dict[str, str] = {}
         crm = "/crm/services/data/v60.0/sobjects"
         apex = "/crm/services/apexrest"
@@ -428,5 +457,174 @@ async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dic
         **stats,
         "invoices": invoices,
         "payment_failures": failures,
+        "digest": digest,
+    }
+
+
+async def _existing_accounts(box: Sandbox, external_ids: list[str]) -> dict[str, str]:
+    """CRM accounts already holding these external ids: external id → account id."""
+    rows = await box.store.pool.fetch(
+        "SELECT external_id, id FROM records WHERE system = 'crm' AND kind = 'Account' AND NOT deleted "
+        "AND external_id = ANY($1::text[])",
+        external_ids,
+    )
+    return {r["external_id"]: r["id"] for r in rows}
+
+
+async def run_sales(app: FastAPI, *, customers: int, seed: int, namespace: str, offset: int = 0) -> dict[str, Any]:
+    """The sales side of the plan, written ONLY to the CRM through its own APIs; accord does the rest.
+
+    Per customer, in the order a sales team works: the account (with the order form's payment method), a won
+    opportunity with its lines, the activated contract, then the plan's amendment (after the contract exists:
+    accord's orchestrator makes it wait for the subscription), renewal or cancellation. The ERP's shared
+    reference data (subsidiaries, periods, chart of accounts) is upserted first: it is the finance team's setup,
+    not the book, and accord needs it to place customers and journals.
+    """
+    box: Sandbox = app.state.sandbox
+    today = box.store.clock.now().date()
+    book = wave(customers, seed, offset)
+    ns = namespace
+    keys = {c.key for c in book}
+    taken = await _existing_accounts(box, [f"{ns}-{c.key}" for c in book])
+    if taken:
+        first = sorted(taken)[0]
+        raise SandboxError(
+            409,
+            "wave_already_generated",
+            f"namespace {ns!r} already has {len(taken)} of this wave's accounts (first: External_Id__c {first}); "
+            "use another namespace, or an offset past the customers already generated",
+        )
+    # parents generated by an earlier wave of this namespace are found by their external id
+    earlier = sorted({c.parent for c in book if c.parent and c.parent not in keys})
+    parents = await _existing_accounts(box, [f"{ns}-{key}" for key in earlier])
+    missing = [key for key in earlier if f"{ns}-{key}" not in parents]
+    if missing:
+        raise SandboxError(
+            409,
+            "parent_not_generated",
+            f"customers of this wave sit under {', '.join(missing)}, which namespace {ns!r} does not have yet: "
+            f"generate the earlier customers first (offset 0 up to {offset})",
+        )
+    crm_ids = {key: parents[f"{ns}-{key}"] for key in earlier}
+    client = _Client(app)
+    crm = "/crm/services/data/v60.0/sobjects"
+    apex = "/crm/services/apexrest"
+    expected: dict[str, dict[str, Any]] = {}
+    stats = {"contracts": 0, "amendments": 0, "renewals": 0, "cancellations": 0}
+    cards = {"ok": 0, "soft": 0, "hard": 0}
+    try:
+        await _reference_data(client)
+        for c in book:
+            account = {
+                "Name": f"{ns} {c.name}",
+                "BillingCountry": c.country,
+                "CurrencyIsoCode": c.currency,
+                "Legal_Entity__c": c.entity,
+                "External_Id__c": f"{ns}-{c.key}",
+                "Payment_Method__c": c.card,
+            }
+            if c.tax_id:
+                account["Tax_Id__c"] = c.tax_id
+            if c.parent:
+                account["ParentId"] = crm_ids[c.parent]
+            account_id = (await client.call("POST", f"{crm}/Account", account)).json()["id"]
+            crm_ids[c.key] = account_id
+            start = today - timedelta(days=c.start_days_ago)
+            opp = (
+                await client.call(
+                    "POST",
+                    f"{crm}/Opportunity",
+                    {
+                        "Name": f"{ns} {c.name} new business",
+                        "AccountId": account_id,
+                        "StageName": "Negotiation",
+                        "CloseDate": start.isoformat(),
+                        "CurrencyIsoCode": c.currency,
+                    },
+                )
+            ).json()["id"]
+            for line in c.lines:
+                await client.call(
+                    "POST",
+                    f"{crm}/OpportunityLineItem",
+                    {
+                        "OpportunityId": opp,
+                        "Product_Code__c": line.code,
+                        "Quantity": line.quantity,
+                        "UnitPrice": float(line.unit_price),
+                        "Billing_Frequency__c": line.frequency,
+                    },
+                )
+            await client.call("PATCH", f"{crm}/Opportunity/{opp}", {"StageName": "Closed Won"})
+            contract = (
+                await client.call(
+                    "POST",
+                    f"{apex}/opportunities/{opp}/contract",
+                    {"StartDate": start.isoformat(), "ContractTerm": c.term_months},
+                )
+            ).json()
+            contracts = [contract["Id"]]
+            stats["contracts"] += 1
+            if c.amendment:
+                effective = start + timedelta(days=c.amendment["days_after_start"])
+                await client.call(
+                    "POST",
+                    f"{apex}/contracts/{contract['Id']}/amendments",
+                    {
+                        "Type__c": c.amendment["type"],
+                        "Product_Code__c": c.amendment["code"],
+                        "Quantity__c": c.amendment["quantity"],
+                        "Effective_Date__c": effective.isoformat(),
+                    },
+                )
+                stats["amendments"] += 1
+            if c.renew:
+                renewal = (
+                    await client.call("POST", f"{apex}/contracts/{contract['Id']}/renew", {"Uplift_Percent__c": 5})
+                ).json()
+                contracts.append(renewal["Id"])
+                stats["renewals"] += 1
+                stats["contracts"] += 1
+            if c.cancel:
+                await client.call(
+                    "POST",
+                    f"{apex}/contracts/{contract['Id']}/cancel",
+                    {"Cancellation_Date__c": today.isoformat(), "Cancellation_Reason__c": "Budget"},
+                )
+                stats["cancellations"] += 1
+            outcome = card_outcome(c.card)
+            cards[outcome] += 1
+            expected[c.key] = {
+                "account_id": account_id,
+                "external_id": f"{ns}-{c.key}",
+                "parent": c.parent,
+                "legal_entity": c.entity,
+                "currency": c.currency,
+                "contract_id": contract["Id"],
+                "contracts": contracts,
+                "start_date": start.isoformat(),
+                "frequencies": sorted({ln.frequency for ln in c.lines}),
+                "payment_method": c.card,
+                "card": outcome,
+                "amendment": c.amendment is not None,
+                "renewal": c.renew,
+                "cancel": c.cancel,
+            }
+    finally:
+        await client.http.aclose()
+    plan_json = [asdict(c) for c in book]
+    digest = hashlib.sha256(json.dumps([offset, plan_json], sort_keys=True, default=str).encode()).hexdigest()
+    return {
+        "mode": "sales",
+        "customers": len(book),
+        "offset": offset,
+        "seed": seed,
+        "namespace": ns,
+        "legal_entities": sorted({c.entity for c in book}),
+        "currencies": sorted({c.currency for c in book}),
+        "frequencies": sorted({ln.frequency for c in book for ln in c.lines}),
+        **stats,
+        "cards": cards,
+        "expected": expected,
         "digest": digest,
     }

@@ -81,6 +81,22 @@ class Mapped:
 
     events: Sequence[Event]
     entity: EntityVersion | None = None
+    #: one entity per event (same order as `events`), for a delivery that is a snapshot of several entities
+    #: (a CRM change naming several records): each event is checked on its own, a stale one is left out, and
+    #: the delivery is stale only when every versioned event is. None: that event is not versioned.
+    entities: Sequence[EntityVersion | None] = ()
+
+    @classmethod
+    def from_meta(
+        cls, events: Sequence[Event], entity_of: Callable[[Event], tuple[str, str] | None]
+    ) -> Mapped:
+        """Events that carry their entity's version in `meta.entity_version`: `entity_of(event)` names the
+        entity (type, id) each one is a snapshot of, or None for an event not subject to last-writer-wins."""
+        entities: list[EntityVersion | None] = []
+        for event in events:
+            named = entity_of(event)
+            entities.append(None if named is None else EntityVersion(*named, meta_of(event).entity_version))
+        return cls(events, entities=entities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +145,9 @@ class Source:
     identify: Callable[[Mapping[str, Any]], tuple[str, str]] = _default_identify
     context: ContextLoader | None = None
     topics: Mapping[str, str] = field(default_factory=dict)
+    #: True: keep the mapper's event ids (it derives stable ids itself, e.g. one per record of a change naming
+    #: several records, where one delivery yields several events of one type); False: ids from the delivery
+    keep_event_ids: bool = False
 
     def topic_of(self, event: Event) -> str:
         return self.topics.get(event.TOPIC, event.TOPIC)

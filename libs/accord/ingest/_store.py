@@ -34,7 +34,7 @@ from accord.runtime._store import outbox_channel
 from accord.serde import EncodeError
 
 from . import _metrics as m
-from ._model import Delivery, Ignored, Mapped, MappingError, Outcome, Source, Via, meta_of
+from ._model import Delivery, EntityVersion, Ignored, Mapped, MappingError, Outcome, Source, Via, meta_of
 
 log = logging.getLogger("accord.ingest")
 
@@ -116,7 +116,13 @@ async def ingest(
         try:
             context = await source.context(conn, delivery) if source.context is not None else None
             result = source.mapper(delivery, context)
-            events = [_with_stable_id(delivery, e) for e in result.events] if isinstance(result, Mapped) else []
+            events = (
+                [e if source.keep_event_ids else _with_stable_id(delivery, e) for e in result.events]
+                if isinstance(result, Mapped)
+                else []
+            )
+            if isinstance(result, Mapped) and result.entities and len(result.entities) != len(events):
+                raise MappingError(f"the mapper gave {len(result.entities)} entities for {len(events)} events")
             if len({meta_of(e).event_id for e in events}) != len(events):
                 raise MappingError(f"the mapper made two events of one type from {source_event_id}")
         except Exception as exc:  # a mapper bug must not lose the delivery either
@@ -133,8 +139,7 @@ async def ingest(
             return Result(Outcome.IGNORED, source_event_id, event_type, result.reason)
 
         # 3. Last writer wins per entity: only a strictly higher version moves it (and emits).
-        if result.entity is not None:
-            e = result.entity
+        async def stale(e: EntityVersion) -> str | None:
             moved = await conn.fetchval(
                 f"""INSERT INTO {schema}.ingest_versions (source_system, entity_type, entity_id, version,
                         source_event_id) VALUES ($1, $2, $3, $4, $5)
@@ -148,18 +153,37 @@ async def ingest(
                 e.version,
                 source_event_id,
             )
-            if moved is None:
-                seen = await conn.fetchval(
-                    f"""SELECT version FROM {schema}.ingest_versions
-                        WHERE source_system = $1 AND entity_type = $2 AND entity_id = $3""",
-                    source.name,
-                    e.entity_type,
-                    e.entity_id,
-                )
-                reason = f"{e.entity_type} {e.entity_id} version {e.version} is not newer than version {seen}"
-                await finish(Outcome.STALE, reason)
-                m.STALE.labels(source.name).inc()
-                return Result(Outcome.STALE, source_event_id, event_type, reason)
+            if moved is not None:
+                return None
+            seen = await conn.fetchval(
+                f"""SELECT version FROM {schema}.ingest_versions
+                    WHERE source_system = $1 AND entity_type = $2 AND entity_id = $3""",
+                source.name,
+                e.entity_type,
+                e.entity_id,
+            )
+            return f"{e.entity_type} {e.entity_id} version {e.version} is not newer than version {seen}"
+
+        stale_reason: str | None = None
+        partly_stale: str | None = None  # some of several entities stale: kept as the row's reason
+        if result.entity is not None:
+            stale_reason = await stale(result.entity)
+        elif result.entities:
+            kept: list[Event] = []
+            reasons: list[str] = []
+            for ev, entity in zip(events, result.entities, strict=True):
+                why = None if entity is None else await stale(entity)
+                if why is None:
+                    kept.append(ev)
+                else:
+                    reasons.append(why)
+            events = kept
+            if reasons:
+                stale_reason, partly_stale = ("; ".join(reasons), None) if not kept else (None, "; ".join(reasons))
+        if stale_reason is not None:
+            await finish(Outcome.STALE, stale_reason[:2000])
+            m.STALE.labels(source.name).inc()
+            return Result(Outcome.STALE, source_event_id, event_type, stale_reason)
 
         # 4. Encode and write the outbox; the relay publishes after the commit.
         try:
@@ -180,7 +204,7 @@ async def ingest(
             )
             # Wakes the relay at once; it also polls, so a lost notification only delays.
             await conn.execute("SELECT pg_notify($1, '')", outbox_channel(schema))
-        await finish(Outcome.PROCESSED, None, len(rows))
+        await finish(Outcome.PROCESSED, partly_stale[:2000] if partly_stale else None, len(rows))
     m.PROCESSED.labels(source.name).inc()
     for topic, _key, _value in rows:
         m.EMITTED.labels(source.name, topic).inc()

@@ -211,9 +211,14 @@ class WorkflowEngine:
                     result.transitions += 1
             return
         keys = {env.key}
+        correlated: set[str] = set()  # the keys workflows give this event (what the mailbox keeps it under)
         for wf in self.workflows.values():
             if env.event_type in wf.correlate:
-                keys.add(wf.correlate[env.event_type](env.event))
+                key = wf.correlate[env.event_type](env.event)
+                if key:
+                    correlated.add(str(key))
+        keys |= correlated
+        claimed = False
         for row in await self._waiting(conn, env.event_type, keys):
             waiting = self.workflows.get(row["workflow"])
             if waiting is None:
@@ -224,6 +229,60 @@ class WorkflowEngine:
             arrived = EventArrived(env.event_type, key, env.event, env.event_id)
             if await self._apply(conn, row, arrived, "event", env.event_id):
                 result.transitions += 1
+                claimed = True
+        if not claimed and correlated:
+            await self._post(conn, env, correlated)
+
+    async def _post(self, conn: asyncpg.Connection, env: Envelope, keys: set[str]) -> None:
+        """Keep an event nobody waits for yet, under each correlation key, for a wait declared later."""
+        event = env.event
+        body = event if isinstance(event, Mapping) else event.model_dump(mode="json")
+        await conn.executemany(
+            f"""INSERT INTO {self.schema}.workflow_mailbox (event_type, correlation_key, event_id, event)
+                VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING""",
+            [(env.event_type, key, env.event_id, json.dumps(body, default=str)) for key in sorted(keys)],
+        )
+
+    async def _collect(self, conn: asyncpg.Connection, instance_id: uuid.UUID) -> bool:
+        """Hand the instance the oldest kept event it now waits for, if any; True if one was handed over."""
+        s = self.schema
+        found = await conn.fetchrow(
+            f"""DELETE FROM {s}.workflow_mailbox m USING {s}.workflow_waits w
+                WHERE w.instance_id = $1 AND m.event_type = w.event_type AND m.correlation_key = w.correlation_key
+                  AND (m.event_type, m.correlation_key, m.event_id) = (
+                      SELECT m2.event_type, m2.correlation_key, m2.event_id
+                      FROM {s}.workflow_mailbox m2 JOIN {s}.workflow_waits w2
+                        ON m2.event_type = w2.event_type AND m2.correlation_key = w2.correlation_key
+                      WHERE w2.instance_id = $1 ORDER BY m2.arrived_at, m2.event_id LIMIT 1)
+                RETURNING m.event_type, m.correlation_key, m.event_id, m.event""",
+            instance_id,
+        )
+        if found is None:
+            return False
+        # The same event kept under another key of this type is the same fact: one delivery only.
+        await conn.execute(
+            f"DELETE FROM {s}.workflow_mailbox WHERE event_type = $1 AND event_id = $2",
+            found["event_type"],
+            found["event_id"],
+        )
+        row = await conn.fetchrow(
+            f"SELECT *, NULL::text AS wait_key FROM {s}.workflow_instances WHERE id = $1 FOR UPDATE", instance_id
+        )
+        data = json.loads(found["event"])
+        cls = EVENTS.get(found["event_type"])
+        event = cls.model_validate(data) if cls is not None else data
+        arrived = EventArrived(found["event_type"], found["correlation_key"], event, found["event_id"])
+        await self._apply(conn, row, arrived, "event", found["event_id"])
+        return True
+
+    async def prune_mailbox(self, *, older_than_seconds: float) -> int:
+        """Forget kept events nobody waited for within the retention; returns how many."""
+        async with self.pool.acquire() as conn:
+            status = await conn.execute(
+                f"DELETE FROM {self.schema}.workflow_mailbox WHERE arrived_at < now() - make_interval(secs => $1)",
+                older_than_seconds,
+            )
+        return int(status.split()[-1])
 
     async def _waiting(self, conn: asyncpg.Connection, event_type: str, keys: set[str]) -> list[asyncpg.Record]:
         """Unfinished instances waiting on (event_type, any of keys), locked, in creation order."""
@@ -342,6 +401,9 @@ class WorkflowEngine:
                 await self._persist(conn, row, wf, trigger, transition, cause, cause_ref, fresh=fresh)
         except (PermanentError, CommandConflict, CaseworkError) as exc:
             await self._fail(conn, row, exc, cause, cause_ref)
+            return True
+        if transition.waits and not Status(_status(transition)).finished:
+            await self._collect(conn, row["id"])  # an awaited event that came early
         return True
 
     async def _persist(

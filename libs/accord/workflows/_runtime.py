@@ -83,9 +83,17 @@ class WorkflowRuntime(Runtime):
             await self.dead_letter(result.dead_letters)
         return result
 
+    #: how long an event nobody waits for is kept for a wait declared later (see the engine's mailbox)
+    mailbox_retention_seconds: ClassVar[float] = 7 * 86400
+    _ticks = 0
+
     async def retry_parked(self, *, limit: int = 100) -> int:
-        """The host calls this every second: parked events (the engine parks none) and, with them, due timers."""
+        """The host calls this every second: parked events (the engine parks none) and, with them, due timers;
+        every ten minutes, the mailbox's unclaimed events past their retention."""
         applied = await super().retry_parked(limit=limit)
+        self._ticks += 1
+        if self._ticks % 600 == 1:
+            await self.engine.prune_mailbox(older_than_seconds=self.mailbox_retention_seconds)
         return applied + await self.engine.fire_due_timers(limit=limit)
 
 

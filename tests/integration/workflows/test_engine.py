@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from unittest.mock import ANY
 
 import asyncpg
 import pytest
@@ -388,3 +389,35 @@ async def test_a_timer_cut_off_mid_firing_fires_once_afterwards(
     assert await engine.fire_due_timers() == 1  # after the restart
     assert await engine.fire_due_timers() == 0
     assert [h[0] for h in await history(pool, "ctr-1")] == ["started", "timer"]
+
+
+async def test_an_awaited_event_that_came_early_is_handed_over_when_the_wait_is_declared(
+    engine: WorkflowEngine, pool: asyncpg.Pool
+) -> None:
+    await engine.deliver([envelope(activated("ctr-1", "acc-1"))])
+    early = envelope(invoice("acc-1", "in-1"))  # the invoice is consumed before the customer master
+    kept = await engine.deliver([early])
+    assert kept.transitions == 0
+    assert await rows(pool, "SELECT event_id, correlation_key FROM {s}.workflow_mailbox") == [
+        {"event_id": early.event_id, "correlation_key": "acc-1"}
+    ]
+
+    await engine.deliver([envelope(customer("acc-1"))])  # now the instance waits for the invoice: it has it
+    now = await instance(pool, "ctr-1")
+    assert (now["step"], now["status"]) == ("done", "completed")
+    assert await history(pool, "ctr-1") == [
+        ("started", ANY, "await-customer"),
+        ("event", ANY, "await-invoice"),
+        ("event", early.event_id, "done"),
+    ]
+    assert await rows(pool, "SELECT * FROM {s}.workflow_mailbox") == []
+    assert await engine.prune_mailbox(older_than_seconds=0) == 0
+
+
+async def test_kept_events_nobody_waited_for_are_pruned_after_the_retention(
+    engine: WorkflowEngine, pool: asyncpg.Pool
+) -> None:
+    await engine.deliver([envelope(invoice("acc-9", "in-9"))])
+    assert await engine.prune_mailbox(older_than_seconds=3600) == 0
+    assert await engine.prune_mailbox(older_than_seconds=0) == 1
+    assert await rows(pool, "SELECT * FROM {s}.workflow_mailbox") == []
