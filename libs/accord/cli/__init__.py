@@ -6,7 +6,7 @@ import typer
 
 from accord.errors import AccordError
 
-from . import dev, dlq, exceptions, replay, sandbox, schemas, topics
+from . import demo, dev, dlq, exceptions, replay, sandbox, schemas, topics
 
 app = typer.Typer(
     name="accord",
@@ -22,6 +22,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(exceptions.app, name="exceptions")
 app.command("replay")(replay.replay)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

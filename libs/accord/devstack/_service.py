@@ -30,6 +30,7 @@ class ServicePart:
         args: Callable[[int], Sequence[str]] = lambda port: ["--host", "127.0.0.1", "--port", str(port)],
         extra_env: Callable[[Path], Mapping[str, str]] | None = None,
         compose_port: int | None = None,
+        port_env: str | None = None,
     ) -> None:
         self.name = name
         self.module = module
@@ -38,6 +39,8 @@ class ServicePart:
         self.args = args
         self.extra_env = extra_env
         self.compose_port = compose_port
+        #: the environment variable that tells the service its port, for services configured by environment only
+        self.port_env = port_env
 
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
         workdir = home / self.name
@@ -46,6 +49,8 @@ class ServicePart:
         child_env = {**os.environ, **env}
         if self.extra_env is not None:
             child_env.update(self.extra_env(workdir))
+        if self.port_env is not None:
+            child_env[self.port_env] = str(port)
         log = workdir / f"{self.name}.log"
         pid, started = spawn(self.name, [sys.executable, "-m", self.module, *self.args(port)], log=log, env=child_env)
         url = f"http://127.0.0.1:{port}"

@@ -23,6 +23,7 @@ from ._kafka import KafkaPart
 from ._paths import default_home
 from ._postgres import PostgresPart
 from ._service import ServicePart
+from ._services import service_parts
 
 #: called as progress(part, phase, detail) with phase one of "start", "ready", "reuse", "external", "stop"
 Progress = Callable[[str, str, str], None]
@@ -37,11 +38,15 @@ def catalogue() -> dict[str, Part]:
         ServicePart(
             "sandbox", "accord_sandbox", exports="ACCORD_SANDBOX_URL", health_path="/healthz", compose_port=8090
         ),
+        *service_parts(),
     ]
     return {part.name: part for part in parts}
 
 
+#: every part: the infrastructure, the sandbox, then accord's services (the hub and the connectors)
 DEFAULT_PARTS: tuple[str, ...] = tuple(catalogue())
+#: the infrastructure and the sandbox only (what the tests start; they run services themselves)
+INFRA_PARTS: tuple[str, ...] = ("kafka", "postgres", "registry", "sandbox")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""accord's own services as parts of the local stack: the hub and the three connectors, each its own process.
+
+Before the first of them starts, the stack makes sure the topics of the catalogue exist and the event schemas
+are registered (both idempotent). A connector that receives webhooks gets a secret of its own (kept in its
+state folder) and, once it answers, a webhook subscription at the sandbox pointing at it; a restart replaces
+the subscription it made before (the port changes), and `accord dev down` removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._base import PartRecord, StackError
+from ._paths import repo_root
+from ._service import ServicePart
+
+
+def ensure_contracts(env: Mapping[str, str]) -> None:
+    """Create the catalogue's missing topics and register every event schema (the services need both)."""
+    from accord import schema_review
+    from accord.events import catalogue as source
+    from accord.topics import ensure_topics, load_catalogue
+
+    schemas = repo_root() / "schemas"
+    kafka = env.get("KAFKA_BOOTSTRAP_SERVERS")
+    registry = env.get("SCHEMA_REGISTRY_URL")
+    if not kafka or not registry:
+        raise StackError("contracts", "the services need Kafka and the registry started first")
+    ensure_topics(kafka, load_catalogue(schemas / "topics.yaml"))
+    with schema_review.RegistryClient(registry) as client:
+        for event in source.load(schemas).events.values():
+            schema_review.register_event(client, event)
+
+
+def _secret(workdir: Path) -> str:
+    path = workdir / "webhook-secret"
+    if not path.exists():
+        path.write_text("whsec_" + secrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class AccordServicePart(ServicePart):
+    """`python -m accord_<name>` configured through the environment (ACCORD_<PREFIX>_HTTP_PORT, ...)."""
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        *,
+        prefix: str,
+        webhook: tuple[str, str] | None = None,
+        settings: Mapping[str, str] | None = None,
+        prepare: bool = False,
+    ) -> None:
+        super().__init__(
+            name,
+            module,
+            exports=f"ACCORD_{prefix}_URL",
+            health_path="/healthz",
+            args=lambda port: [],
+            extra_env=self._settings,
+            port_env=f"ACCORD_{prefix}_HTTP_PORT",
+        )
+        self.prefix = prefix
+        self.webhook = webhook  # (sandbox system, path on the service)
+        self.settings = dict(settings or {})
+        self.prepare = prepare
+
+    def _settings(self, workdir: Path) -> dict[str, str]:
+        extra = dict(self.settings)
+        if self.webhook is not None:
+            extra[f"ACCORD_{self.prefix}_WEBHOOK_SECRETS"] = _secret(workdir)
+        return extra
+
+    def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
+        if self.prepare:
+            ensure_contracts(env)
+        record = super().start(home, env)
+        record.extra["sandbox"] = env.get("ACCORD_SANDBOX_URL", "")
+        return record
+
+    def wait_ready(self, record: PartRecord, timeout: float) -> None:
+        super().wait_ready(record, timeout)
+        if self.webhook is not None and record.extra.get("sandbox"):
+            self._subscribe(record)
+
+    def _subscribe(self, record: PartRecord) -> None:
+        system, path = self.webhook or ("", "")
+        sandbox = record.extra["sandbox"]
+        previous = Path(record.log or "").parent / "subscription.json"
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            httpx.delete(f"{sandbox}/admin/webhooks/{old['id']}", timeout=10)
+        secret = _secret(Path(record.log or "").parent)
+        response = httpx.post(
+            f"{sandbox}/admin/webhooks",
+            json={"system": system, "url": record.address + path, "secret": secret},
+            timeout=10,
+        )
+        if response.status_code >= 400:
+            raise StackError(self.name, f"the sandbox refused the webhook subscription: {response.text[:300]}")
+        sub: dict[str, Any] = response.json()
+        previous.write_text(json.dumps({"id": sub["id"], "url": record.address + path}))
+        record.extra["subscription"] = sub["id"]
+
+    def stop(self, record: PartRecord, timeout: float) -> None:
+        super().stop(record, timeout)
+        subscription = Path(record.log or "").parent / "subscription.json"
+        if subscription.exists() and record.extra.get("sandbox"):
+            old = json.loads(subscription.read_text())
+            # the sandbox may be down already: its subscriptions went with it
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.delete(f"{record.extra['sandbox']}/admin/webhooks/{old['id']}", timeout=5)
+            subscription.unlink(missing_ok=True)
+
+
+def service_parts() -> list[ServicePart]:
+    """The hub first (it prepares the contracts), then the connectors."""
+    return [
+        AccordServicePart("orchestrator", "accord_orchestrator", prefix="ORCHESTRATOR", prepare=True),
+        AccordServicePart("crm-connector", "accord_crm_connector", prefix="CRM", webhook=("crm", "/webhooks/crm")),
+        AccordServicePart(
+            "billing-connector", "accord_billing_connector", prefix="BILLING", webhook=("billing", "/webhooks/billing")
+        ),
+        AccordServicePart("erp-connector", "accord_erp_connector", prefix="ERP"),
+    ]
