@@ -19,12 +19,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create the virtual environment (.venv) with accord and its dev tools
 
-demo: $(STAMP) ## Bring up the local stack, create the topics, register the schemas, show the status
-	$(BIN)/accord dev up
-	$(BIN)/accord topics create
-	$(BIN)/accord schemas register
-	$(BIN)/accord schemas check
-	$(BIN)/accord dev status
+demo: $(STAMP) ## Start the whole stack and drive a book of deals from the CRM through every system (accord demo)
+	$(BIN)/accord demo
 
 test: $(STAMP) ## Run every test (starts real Kafka and PostgreSQL by itself)
 	$(BIN)/pytest

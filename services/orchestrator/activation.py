@@ -50,6 +50,7 @@ def contract_data(event: Any) -> dict[str, Any]:
         "contract_id": str(field_of(event, "contract_id")),
         "account_id": str(field_of(event, "account_id")),
         "legal_entity": field_of(meta, "legal_entity"),
+        "activated_at": str(field_of(meta, "occurred_at")),  # in the CRM: where end-to-end latency starts
         "currency": str(field_of(value, "currency")),
         "value": str(field_of(value, "amount")),
         "start_date": str(field_of(event, "start_date")),
