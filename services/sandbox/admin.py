@@ -3,8 +3,9 @@ the ERP governance limit and the traffic generator. Answers in RFC 9457 problem+
 
 from __future__ import annotations
 
+import re
 import secrets as pysecrets
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,6 +18,8 @@ from .faults import SYSTEMS, Knob
 from .store import iso
 
 router = APIRouter(prefix="/admin")
+#: a book's namespace: the prefix of its names ("<ns> …") and external ids ("<ns>-c00001")
+NAMESPACE = r"^[a-z0-9-]{1,20}$"
 
 
 def problem(status: int, code: str, message: str) -> SandboxError:
@@ -71,7 +74,11 @@ class Generate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customers: int = Field(default=20, ge=1, le=5000)
     seed: int = 0
-    namespace: str = Field(default="gen", pattern=r"^[a-z0-9-]{1,20}$")
+    namespace: str = Field(default="gen", pattern=NAMESPACE)
+    #: full: the whole book in every system; sales: only the CRM side, accord does the rest
+    mode: Literal["full", "sales"] = "full"
+    #: sales waves: start at customer k of the seed's plan
+    offset: int = Field(default=0, ge=0, le=100_000)
 
 
 def _system(name: str) -> str:
@@ -282,5 +289,24 @@ async def generate(spec: Generate, request: Request) -> JSONResponse:
     """Create a realistic book through the systems' own APIs (see generator.py)."""
     from . import generator
 
+    if spec.mode == "sales":
+        summary = await generator.run_sales(
+            request.app, customers=spec.customers, seed=spec.seed, namespace=spec.namespace, offset=spec.offset
+        )
+        return JSONResponse(summary)
+    if spec.offset:
+        raise problem(400, "offset_needs_sales_mode", "offset starts a wave of the sales mode: send mode 'sales'")
     summary = await generator.run(request.app, customers=spec.customers, seed=spec.seed, namespace=spec.namespace)
     return JSONResponse(summary)
+
+
+@router.get("/agreement")
+async def agreement(request: Request, namespace: str) -> dict[str, Any]:
+    """Whether CRM, billing and ERP agree on a namespace's book (see agreement.py): counts and disagreements."""
+    from . import agreement as oracle
+
+    if not re.fullmatch(NAMESPACE, namespace):
+        raise problem(
+            400, "bad_namespace", f"namespace must match {NAMESPACE} (a generator namespace), got {namespace!r}"
+        )
+    return await oracle.report(sandbox(request), namespace)

@@ -448,6 +448,7 @@ async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dic
         box.generating -= 1
         await client.http.aclose()
     return {
+        "mode": "full",
         "customers": len(book),
         "seed": seed,
         "namespace": ns,

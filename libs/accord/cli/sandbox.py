@@ -207,19 +207,69 @@ def subscribe(
 
 @app.command()
 def generate(
-    customers: Annotated[int, typer.Option(help="Customers in the book.")] = 20,
+    customers: Annotated[int, typer.Option(help="Customers in the book (in this wave, with --mode sales).")] = 20,
     seed: Annotated[int, typer.Option(help="The same seed gives the same book.")] = 0,
     namespace: Annotated[str, typer.Option(help="Prefix of names and external ids.")] = "gen",
+    mode: Annotated[
+        str, typer.Option(help="full: the book in every system; sales: only the CRM side, accord does the rest.")
+    ] = "full",
+    offset: Annotated[int, typer.Option(help="--mode sales: start this wave at customer k of the plan.")] = 0,
+    expected: Annotated[
+        bool, typer.Option("--expected", help="--mode sales: print the per-customer expectations as JSON.")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
-    """Create a realistic book across CRM, billing and ERP."""
-    err.print(f"generating {customers} customer(s) with seed {seed} ...")
-    data = call(
-        url, "POST", "/admin/generate", {"customers": customers, "seed": seed, "namespace": namespace}, timeout=1800
-    )
+    """Create a realistic book across CRM, billing and ERP (or, with --mode sales, its CRM side only)."""
+    if mode not in ("full", "sales"):
+        raise typer.BadParameter(f"{mode!r}: full or sales", param_hint="--mode")
+    err.print(f"generating {customers} customer(s) with seed {seed} ({mode}) ...")
+    body: dict[str, Any] = {"customers": customers, "seed": seed, "namespace": namespace, "mode": mode}
+    if offset:
+        body["offset"] = offset
+    data = call(url, "POST", "/admin/generate", body, timeout=1800)
+    if mode == "sales":
+        cards = data["cards"]
+        console.print(
+            f"{data['customers']} customers (from #{data['offset']}) in {', '.join(data['legal_entities'])} "
+            f"({', '.join(data['currencies'])}), CRM only: {data['contracts']} contracts, {data['amendments']} "
+            f"amendments, {data['renewals']} renewals, {data['cancellations']} cancellations; cards {cards['ok']} ok, "
+            f"{cards['soft']} soft-declining, {cards['hard']} hard-declining; digest {data['digest'][:16]}"
+        )
+        if expected:
+            console.print_json(json.dumps(data["expected"]))
+        return
     console.print(
         f"{data['customers']} customers in {', '.join(data['legal_entities'])} ({', '.join(data['currencies'])}); "
         f"{data['subscriptions']} subscriptions, {data['amendments']} amendments, {data['renewals']} renewals, "
         f"{data['cancellations']} cancellations, {data['usage_records']} usage records; invoices {data['invoices']}; "
         f"{data['payment_failures']} with failed payments; digest {data['digest'][:16]}"
     )
+
+
+@app.command()
+def agreement(
+    namespace: Annotated[str, typer.Option(help="The book's namespace (generator --namespace).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Do CRM, billing and ERP agree on a namespace's book? Counts, then every disagreement; exit 1 if any."""
+    data = call(url, "GET", f"/admin/agreement?namespace={namespace}", timeout=300)
+    if as_json:
+        console.print_json(json.dumps(data))
+    else:
+        counts = data["counts"]
+        console.print(
+            f"{namespace}: {counts['customers']} customers, {counts['contracts']} contracts, "
+            f"{counts['subscriptions']} subscriptions, invoices {counts['invoices']}, {counts['payments']} payments, "
+            f"journal entries {counts['journal_entries']}, {counts['credit_holds']} credit hold(s)"
+        )
+        if data["disagreements"]:
+            table = Table(title=f"{len(data['disagreements'])} disagreement(s)")
+            for column in ("kind", "key", "detail"):
+                table.add_column(column)
+            for item in data["disagreements"]:
+                table.add_row(item["kind"], item["key"], item["detail"])
+            console.print(table)
+        console.print("the three systems agree" if data["agree"] else "the three systems DISAGREE")
+    if not data["agree"]:
+        raise typer.Exit(1)
