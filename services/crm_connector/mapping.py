@@ -30,6 +30,10 @@ Decisions, written down because consumers rely on them:
   the whole transaction: the replay driver (`sync.catch_up`) reads to the end of the stream; a webhook
   path must hold a DELETE until its transaction is complete.
 - **Proration** is not a CRM field in this org: amendments and cancellations carry `DEFAULT_PRORATION`.
+- **Line cadence.** Each `ContractLine` carries its `Billing_Frequency__c`: Annual → ANNUAL, Monthly → MONTHLY,
+  Usage → MONTHLY with `usage_based` (metered, invoiced monthly in arrears); absent → null (the contract's).
+- **Last writer wins per record** (`entity_of`): an upsert is versioned on its Account, an activation, renewal or
+  cancellation on its Contract, an amendment on itself; the ingest drops an event not newer than one emitted.
 """
 
 from __future__ import annotations
@@ -158,6 +162,23 @@ def canonical_account_id(crm_account_id: str) -> str:
 
 def stable_event_id(change_key: str, record_id: str, event_type: type[Event]) -> uuid.UUID:
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"{SourceSystem.CRM}/{change_key}/{record_id}/{event_type.AVRO_NAME}")
+
+
+def entity_of(event: Event) -> tuple[str, str] | None:
+    """The CRM record a canonical event is a snapshot of, for last-writer-wins on `meta.entity_version`.
+
+    Activations, renewals and cancellations of one contract share its version scale (LastModifiedDate), so a
+    late activation never follows its cancellation; a merge is a one-off fact, never superseded (None).
+    """
+    if isinstance(event, CustomerAccountUpserted):
+        return ("Account", event.crm_account_id)
+    if isinstance(event, ContractActivated | ContractCancelled):
+        return ("Contract", event.contract_id)
+    if isinstance(event, ContractRenewed):
+        return ("Contract", event.renewal_contract_id)
+    if isinstance(event, ContractAmended):
+        return ("Amendment__c", event.amendment_id)
+    return None
 
 
 def client_of(change_origin: str) -> str | None:
@@ -322,6 +343,9 @@ def _account(header: Header, kind: str, fields: Mapping[str, Any], lookups: Look
                 currency=str(currency),
                 tax_id=record.get("Tax_Id__c") or None,
                 parent_account_id=canonical_account_id(parent) if parent else None,
+                # the order form's payment-method token (a billing id, not card data) and the CRM's entity
+                payment_method=record.get("Payment_Method__c") or None,
+                legal_entity=record.get("Legal_Entity__c") or None,
             )
         )
     if not events:
@@ -392,8 +416,21 @@ def _periods(frequency: str, start: datetime.date, end: datetime.date) -> int:
     return months
 
 
+def line_cadence(frequency: Any, what: str) -> tuple[BillingFrequency | None, bool]:
+    """(billing_frequency, usage_based) of a line's Billing_Frequency__c: Annual → ANNUAL, Monthly → MONTHLY,
+    Usage → MONTHLY and usage based (metered, invoiced monthly in arrears); absent → None (the contract's)."""
+    if frequency in (None, ""):
+        return None, False
+    if frequency == "Usage":
+        return BillingFrequency.MONTHLY, True
+    if frequency in FREQUENCIES:
+        return FREQUENCIES[str(frequency)], False
+    raise MappingError(f"{what}: Billing_Frequency__c {frequency!r} is none of Annual, Monthly, Usage")
+
+
 def _line(record: Mapping[str, Any], currency: str) -> ContractLine:
     what = f"Contract_Line__c {record.get('Id')}"
+    frequency, usage_based = line_cadence(record.get("Billing_Frequency__c"), what)
     return ContractLine(
         line_id=str(record["Id"]),
         product_code=str(record.get("Product_Code__c") or ""),
@@ -401,6 +438,8 @@ def _line(record: Mapping[str, Any], currency: str) -> ContractLine:
         unit_price=Money(amount=_decimal(record.get("Unit_Price__c"), "Unit_Price__c", what), currency=currency),
         start_date=_date(record, "Start_Date__c", what),
         end_date=_date(record, "End_Date__c", what),
+        billing_frequency=frequency,
+        usage_based=usage_based,
     )
 
 
@@ -412,6 +451,11 @@ def _contract_terms(
     contract: Mapping[str, Any], lookups: Lookups
 ) -> tuple[list[ContractLine], BillingFrequency, Money]:
     currency = str(contract.get("CurrencyIsoCode") or "")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise MappingError(
+            f"Contract {contract.get('Id')}: CurrencyIsoCode {contract.get('CurrencyIsoCode')!r} is not an ISO 4217 "
+            "code; set the contract's (or its opportunity's) currency in the CRM"
+        )
     records = [r for r in lookups.contract_lines(str(contract["Id"])) if r.get("Status__c", "Active") == "Active"]
     records.sort(key=lambda r: str(r.get("Id")))
     lines = [_line(r, currency) for r in records]
@@ -553,6 +597,7 @@ def _amendment(header: Header, kind: str, fields: Mapping[str, Any], lookups: Lo
         line_id = str(amendment.get("Contract_Line__c") or "")
         line_record = lookups.record("Contract_Line__c", line_id) if line_id else None
         frequency = str((line_record or {}).get("Billing_Frequency__c") or "Monthly")
+        line_frequency, usage_based = line_cadence((line_record or {}).get("Billing_Frequency__c"), what)
         periods = _periods(frequency, effective, co_term_end)
         delta = (qty * price - prev_qty * prev_price) * periods
         line = ContractLine(
@@ -562,6 +607,8 @@ def _amendment(header: Header, kind: str, fields: Mapping[str, Any], lookups: Lo
             unit_price=Money(amount=price, currency=currency),
             start_date=effective,
             end_date=co_term_end,
+            billing_frequency=line_frequency,
+            usage_based=usage_based,
         )
         events.append(
             ContractAmended(

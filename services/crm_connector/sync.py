@@ -76,6 +76,45 @@ async def catch_up(
     return out
 
 
+def gap_update(entity: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record read by query, as the GAP change event of itself (the re-sync's unit of work): GAP_UPDATE, or
+    GAP_CREATE for an amendment (a fact once created: found changed since a time means created since then).
+
+    The transaction key is `resync:<record id>:<LastModifiedDate>`: the same record re-read unchanged is the same
+    change (and the same canonical event ids); a record changed since is a new one.
+    """
+    stamp = str(record.get("LastModifiedDate") or "")
+    try:
+        moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise MappingError(f"{entity} {record.get('Id')}: LastModifiedDate {stamp!r} is not a timestamp") from None
+    return {
+        "ChangeEventHeader": {
+            "entityName": entity,
+            "recordIds": [record["Id"]],
+            "changeType": "GAP_CREATE" if entity == "Amendment__c" else "GAP_UPDATE",
+            "changeOrigin": "",
+            "transactionKey": f"resync:{record['Id']}:{stamp}",
+            "sequenceNumber": 0,
+            "commitTimestamp": int(moment.timestamp() * 1000),
+        }
+    }
+
+
+async def resync_changes(
+    client: CrmClient, entities: Sequence[str], *, since: datetime.datetime
+) -> list[tuple[dict[str, Any], Snapshot]]:
+    """After INVALID_REPLAY_ID or GAP_OVERFLOW: every record changed since `since`, as a GAP_UPDATE event with a
+    snapshot that already holds the record (the mapper reads the rest through `map_with_client`)."""
+    out: list[tuple[dict[str, Any], Snapshot]] = []
+    for entity in entities:
+        for record in await client.changed_since(entity, since):
+            snapshot = snapshot_for(client.client_id, [])
+            snapshot.records[(entity, str(record["Id"]))] = record
+            out.append((gap_update(entity, record), snapshot))
+    return out
+
+
 async def resync(client: CrmClient, entities: Sequence[str], *, since: datetime.datetime) -> list[Event]:
     """After INVALID_REPLAY_ID: every record changed since `since`, mapped as a GAP_UPDATE of itself.
 
@@ -83,24 +122,8 @@ async def resync(client: CrmClient, entities: Sequence[str], *, since: datetime.
     record re-synced twice unchanged is the same canonical event. Deletions are not events in the catalogue.
     """
     out: list[Event] = []
-    for entity in entities:
-        for record in await client.changed_since(entity, since):
-            stamp = str(record.get("LastModifiedDate") or "")
-            moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            event = {
-                "ChangeEventHeader": {
-                    "entityName": entity,
-                    "recordIds": [record["Id"]],
-                    "changeType": "GAP_UPDATE",
-                    "changeOrigin": "",
-                    "transactionKey": f"resync:{stamp}",
-                    "sequenceNumber": 0,
-                    "commitTimestamp": int(moment.timestamp() * 1000),
-                }
-            }
-            snapshot = snapshot_for(client.client_id, [])
-            snapshot.records[(entity, str(record["Id"]))] = record
-            result = await map_with_client(event, client, snapshot)
-            if not isinstance(result, Ignore):
-                out += result
+    for event, snapshot in await resync_changes(client, entities, since=since):
+        result = await map_with_client(event, client, snapshot)
+        if not isinstance(result, Ignore):
+            out += result
     return out

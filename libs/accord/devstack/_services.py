@@ -39,10 +39,11 @@ def ensure_contracts(env: Mapping[str, str]) -> None:
             schema_review.register_event(client, event)
 
 
-def _secret(workdir: Path) -> str:
-    path = workdir / "webhook-secret"
+def _secret(workdir: Path, name: str = "webhook-secret", prefix: str = "whsec_") -> str:
+    """A secret of this stack's, made on first use and kept (mode 600) in the part's state folder."""
+    path = workdir / name
     if not path.exists():
-        path.write_text("whsec_" + secrets.token_hex(24))
+        path.write_text(prefix + secrets.token_hex(24))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -59,6 +60,7 @@ class AccordServicePart(ServicePart):
         webhook: tuple[str, str] | None = None,
         settings: Mapping[str, str] | None = None,
         prepare: bool = False,
+        oauth: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -73,11 +75,14 @@ class AccordServicePart(ServicePart):
         self.webhook = webhook  # (sandbox system, path on the service)
         self.settings = dict(settings or {})
         self.prepare = prepare
+        self.oauth = oauth  # the system's API wants OAuth client credentials (the sandbox takes any pair)
 
     def _settings(self, workdir: Path) -> dict[str, str]:
         extra = dict(self.settings)
         if self.webhook is not None:
             extra[f"ACCORD_{self.prefix}_WEBHOOK_SECRETS"] = _secret(workdir)
+        if self.oauth:
+            extra[f"ACCORD_{self.prefix}_CLIENT_SECRET"] = _secret(workdir, "client-secret", "cs_")
         return extra
 
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
@@ -126,9 +131,11 @@ def service_parts() -> list[ServicePart]:
     """The hub first (it prepares the contracts), then the connectors."""
     return [
         AccordServicePart("orchestrator", "accord_orchestrator", prefix="ORCHESTRATOR", prepare=True),
-        AccordServicePart("crm-connector", "accord_crm_connector", prefix="CRM", webhook=("crm", "/webhooks/crm")),
+        AccordServicePart(
+            "crm-connector", "accord_crm_connector", prefix="CRM", webhook=("crm", "/webhooks/crm"), oauth=True
+        ),
         AccordServicePart(
             "billing-connector", "accord_billing_connector", prefix="BILLING", webhook=("billing", "/webhooks/billing")
         ),
-        AccordServicePart("erp-connector", "accord_erp_connector", prefix="ERP"),
+        AccordServicePart("erp-connector", "accord_erp_connector", prefix="ERP", oauth=True),
     ]

@@ -87,9 +87,7 @@ class Mapped:
     entities: Sequence[EntityVersion | None] = ()
 
     @classmethod
-    def from_meta(
-        cls, events: Sequence[Event], entity_of: Callable[[Event], tuple[str, str] | None]
-    ) -> Mapped:
+    def from_meta(cls, events: Sequence[Event], entity_of: Callable[[Event], tuple[str, str] | None]) -> Mapped:
         """Events that carry their entity's version in `meta.entity_version`: `entity_of(event)` names the
         entity (type, id) each one is a snapshot of, or None for an event not subject to last-writer-wins."""
         entities: list[EntityVersion | None] = []
