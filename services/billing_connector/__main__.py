@@ -1,23 +1,69 @@
-"""Wiring only: the webhook endpoint, the catch-up poller and the outbox relay, until SIGTERM."""
+"""Wiring only: one process for both directions of billing, until SIGTERM.
+
+Inbound: the webhook endpoint and the catch-up poller (billing events → canonical events in the outbox).
+Outbound: the provisioning consumer (requests → commands, accord.runtime) and the command worker (commands →
+billing calls → answers in the outbox, accord.commands). The outbox relay publishes both directions' events.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import uvicorn
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from accord.events import EVENTS
-from accord.runtime import OutboxRelay, producer_config, setup_logging
+from accord.commands import CommandWorker, RetryPolicy, TokenBucket, migrate_commands
+from accord.events import EVENTS, ProvisioningCompleted, ProvisioningFailed
+from accord.runtime import (
+    OutboxRelay,
+    PostgresStore,
+    Runtime,
+    consumer_config,
+    dlq_topic,
+    producer_config,
+    setup_logging,
+    setup_tracing,
+)
 from accord.serde import EventCodec
 
 from .app import BillingConnectorSettings, billing_source, create_app
+from .executor import BillingApi, ProvisioningExecutor
+from .handlers import on_result, service
 from .poller import CatchUpPoller
+from .provisioning import REQUEST_TOPIC
 from .store import SCHEMA, migrate_all
+
+log = logging.getLogger("accord_billing_connector")
+
+
+def ensure_topic(settings: BillingConnectorSettings, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, **settings.kafka_config})
+    if topic not in admin.list_topics(timeout=10).topics:
+        future = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic]
+        with contextlib.suppress(Exception):  # created meanwhile by another instance: fine
+            future.result(timeout=30)
+
+
+async def every(stop: asyncio.Event, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
+    while not stop.is_set():
+        try:
+            await action()
+        except (httpx.HTTPError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("periodic %s failed, will retry: %s", getattr(action, "__name__", action), type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def main(settings: BillingConnectorSettings) -> None:
@@ -25,38 +71,106 @@ async def main(settings: BillingConnectorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=6)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=settings.command_concurrency * 2 + 8)
     assert pool is not None
     async with pool.acquire() as conn:
         await migrate_all(conn, schema=SCHEMA)
+        await migrate_commands(conn, schema=SCHEMA)
+    reply_topic = settings.topic(REQUEST_TOPIC)
     codec = EventCodec.connect(settings.schema_registry_url)
-    # Schema ids looked up now: encoding inside an ingest transaction never waits on HTTP.
-    codec.warm_up((cls.TOPIC, cls) for cls in EVENTS.values() if cls.OWNER == "billing")
-    secrets = [s.get_secret_value() for s in settings.webhook_secrets]
-    app = create_app(pool=pool, codec=codec, secrets=secrets, tolerance=settings.webhook_tolerance_seconds)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning"))
-    relay = OutboxRelay(pool, SCHEMA, Producer(producer_config(settings.kafka_bootstrap_servers)), service="billing")
-    client = httpx.AsyncClient(
-        base_url=settings.api_url, headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
+    # Schema ids looked up now: encoding inside a transaction never waits on HTTP.
+    codec.warm_up(
+        [(settings.topic(cls.TOPIC), cls) for cls in EVENTS.values() if cls.OWNER == "billing"]
+        + [(reply_topic, ProvisioningCompleted), (reply_topic, ProvisioningFailed)]
     )
-    poller = CatchUpPoller(pool=pool, schema=SCHEMA, source=billing_source(), codec=codec, client=client)
+    kafka = settings.kafka_config
 
-    async def poll() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(httpx.HTTPError, asyncpg.PostgresError, OSError):
-                await poller.run_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.poll_interval_seconds)
+    # Inbound: webhooks and catch-up.
+    secrets = settings.secrets
+    app = create_app(
+        pool=pool, codec=codec, secrets=secrets, tolerance=settings.webhook_tolerance_seconds, topics=settings.topics
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="off")
+    )
+    client = httpx.AsyncClient(
+        base_url=settings.api_url,
+        headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
+        timeout=settings.http_timeout_seconds,
+    )
+    poller = CatchUpPoller(
+        pool=pool, schema=SCHEMA, source=billing_source(SCHEMA, settings.topics), codec=codec, client=client
+    )
 
-    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(server.serve()), asyncio.create_task(poll())]
-    await stop.wait()
-    server.should_exit = True
-    await asyncio.wait(tasks, timeout=10)
-    await client.aclose()
-    codec.close()
-    await pool.close()
+    # Outbound: requests → commands (one transaction per batch), commands → billing → answers.
+    consumed = service(name=settings.consumer_group, topics=settings.topics)
+    ensure_topic(settings, dlq_topic(consumed.group))
+    dlq_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
+    relay_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
+    consumer = Consumer(consumer_config(settings.kafka_bootstrap_servers, consumed.group, kafka))
+    consumer.subscribe(list(consumed.topics))
+    runtime = Runtime(consumed, store=PostgresStore(pool, SCHEMA), codec=codec, producer=dlq_producer)
+    bucket = TokenBucket(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    worker = CommandWorker(
+        pool,
+        SCHEMA,
+        executors={"billing": ProvisioningExecutor(BillingApi(client, bucket=bucket), pool=pool)},
+        on_result=on_result(SCHEMA, codec.encode, reply_topic=reply_topic, clock=lambda: datetime.now(UTC)),
+        retry=RetryPolicy(max_attempts=settings.command_max_attempts, base=settings.command_retry_base_seconds),
+        concurrency=settings.command_concurrency,
+        call_timeout=settings.command_timeout_seconds,
+    )
+    relay = OutboxRelay(pool, SCHEMA, relay_producer, service="billing")
+
+    tasks = [
+        asyncio.create_task(server.serve(), name="http"),
+        asyncio.create_task(every(stop, settings.poll_interval_seconds, poller.run_once), name="catch-up"),
+        asyncio.create_task(runtime.run(consumer, stop, batch_size=settings.batch_size), name="consumer"),
+        asyncio.create_task(every(stop, 1.0, runtime.retry_parked), name="parked"),
+        asyncio.create_task(worker.run(), name="commands"),
+        asyncio.create_task(relay.run(stop), name="relay"),
+    ]
+    log.info("billing connector running (consuming %s as %s)", ",".join(consumed.topics), consumed.group)
+    try:
+        # A task that dies takes the process down with it: a half-running connector is worse than a restart.
+        done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        # SIGTERM: the consumer finishes its batch and commits, calls in flight finish, nothing new starts.
+        stop.set()
+        server.should_exit = True
+        worker.stop()
+        _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_timeout_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.to_thread(consumer.close)
+        await asyncio.to_thread(dlq_producer.flush, 5)
+        await asyncio.to_thread(relay_producer.flush, 5)
+        await client.aclose()
+        codec.close()
+        await pool.close()
+        log.info("billing connector stopped")
+
+
+def run() -> None:
+    setup_logging()
+    try:
+        settings = BillingConnectorSettings()  # type: ignore[call-arg]
+    except (ValidationError, SettingsError) as exc:
+        # A configuration mistake is a diagnosis, not a stack trace: name each setting and what is wrong.
+        problems = (
+            [f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
+            if isinstance(exc, ValidationError)
+            else [str(exc)]
+        )
+        log.error("billing connector settings are invalid (env ACCORD_BILLING_<NAME>): %s", "; ".join(problems))
+        sys.exit(2)
+    setup_tracing("billing_connector")
+    asyncio.run(main(settings))
 
 
 if __name__ == "__main__":
-    setup_logging()
-    asyncio.run(main(BillingConnectorSettings()))  # type: ignore[call-arg]
+    run()
