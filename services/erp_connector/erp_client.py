@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -37,6 +38,8 @@ TOKEN_PATH = "/erp/services/rest/auth/oauth2/v1/token"
 LIMITS_PATH = "/erp/limits"
 
 _CODE = re.compile(r"^\[([A-Z0-9_]+)\]")
+#: the ERP's refusals of a period (closed, or locked for receivables): the closed-period policy applies
+PERIOD_REFUSALS = frozenset({"PERIOD_CLOSED", "PERIOD_LOCKED"})
 
 
 class ErpRejected(PermanentError):
@@ -169,6 +172,19 @@ class ErpClient:
             self._ids[key] = str(record["id"])
         return self._ids[key]
 
+    async def records(self, record_type: str, *, q: str | None = None, page: int = 1000) -> list[dict[str, Any]]:
+        """Every record of a type matching `q` (NetSuite's collection paging, in lastModifiedDate order)."""
+        found: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params = f"limit={page}&offset={offset}" + ("" if q is None else "&q=" + quote(q))
+            body = await self._call("GET", f"{RECORD}/{record_type}?{params}")
+            items = body.get("items") or []
+            found.extend(i for i in items if isinstance(i, dict))
+            if not body.get("hasMore") or not items:
+                return found
+            offset += len(items)
+
     async def period_name(self, period_id: str) -> str:
         """YYYY-MM of an accounting period (its start date)."""
         if period_id not in self._periods:
@@ -221,7 +237,17 @@ class JournalExecutor:
 
     async def execute(self, command: Command) -> Mapping[str, Any]:
         external_id = str(command.payload["external_id"])
-        await self.client.upsert("journalEntry", external_id, await self.body(command.payload))
+        try:
+            await self.client.upsert("journalEntry", external_id, await self.body(command.payload))
+        except ErpRejected as exc:
+            # The upsert of an entry already posted in a period closed since (the document re-sent under a
+            # new event) is refused, yet the entry is there: that is the result, not a refusal to act on.
+            if exc.code not in PERIOD_REFUSALS:
+                raise
+            posted = await self.client.get("journalEntry", f"eid:{external_id}")
+            if posted is None:
+                raise
+            return await self._result(external_id, posted)
         record = await self.client.get("journalEntry", f"eid:{external_id}")
         if record is None:  # written, yet not readable: let the worker read back later rather than guess
             raise InDoubtError(f"journalEntry eid:{external_id} was accepted but cannot be read back yet")
@@ -231,3 +257,42 @@ class JournalExecutor:
         external_id = str(command.payload["external_id"])
         record = await self.client.get("journalEntry", f"eid:{external_id}")
         return None if record is None else await self._result(external_id, record)
+
+
+class CustomerExecutor:
+    """`erp/upsert_customer`: the customer master under `eid:{account_id}` in the legal entity's subsidiary.
+
+    The result says whether the customer was there before the upsert (`created` False); on a read-back after a
+    call that may have been applied it cannot know, and says False (found, not created by this call).
+    """
+
+    def __init__(self, client: ErpClient) -> None:
+        self.client = client
+
+    async def execute(self, command: Command) -> Mapping[str, Any]:
+        p = command.payload
+        external_id = str(p["account_id"])
+        subsidiary = await self.client.internal_id("subsidiary", str(p["legal_entity"]))
+        before = await self.client.get("customer", f"eid:{external_id}")
+        body = {"companyName": str(p["name"]), "subsidiary": {"id": subsidiary}, "currency": str(p["currency"])}
+        await self.client.upsert("customer", external_id, body)
+        record = await self.client.get("customer", f"eid:{external_id}")
+        if record is None:
+            raise InDoubtError(f"customer eid:{external_id} was accepted but cannot be read back yet")
+        return {"erp_id": str(record["id"]), "external_id": external_id, "created": before is None}
+
+    async def read_back(self, command: Command) -> Mapping[str, Any] | None:
+        external_id = str(command.payload["account_id"])
+        record = await self.client.get("customer", f"eid:{external_id}")
+        return None if record is None else {"erp_id": str(record["id"]), "external_id": external_id, "created": False}
+
+
+class LocalExecutor:
+    """A command with no call to make (`accord/hold_journal`): its effect is written by the worker's `on_result`
+    in the transaction that closes it, so recording it as a command makes it durable and exactly-once."""
+
+    async def execute(self, command: Command) -> Mapping[str, Any]:
+        return {"recorded": True}
+
+    async def read_back(self, command: Command) -> Mapping[str, Any] | None:
+        return {"recorded": True}

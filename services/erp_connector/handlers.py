@@ -2,18 +2,24 @@
 
 - invoice-issued, credit-note-issued, payment-collected, payment-refunded, invoice-voided → the posting rules
   (`posting.plan`) → `JournalRequested` on `erp.journal` and a `post_journal` command for the ERP
-  (`Decision.commands`); a document the rules refuse → `JournalRejected` with the reason; an entry whose
-  period is closed under the HOLD policy → `JournalRejected` (PERIOD_CLOSED, "held for approval") and an
-  `ExceptionChanged` (OPEN) for a person, the held entry kept in state to release later.
-- the command's outcome (`result_event`, from the worker's `on_result`) → `JournalPosted` or `JournalRejected`.
+  (`Decision.commands`; SUMMARIZED: a `stage_entry` command instead, posted in its period's summary); a
+  document the rules refuse → `JournalRejected` with the reason; an entry whose period is closed under the HOLD
+  policy → `JournalRejected` (PERIOD_CLOSED, "held for approval") and a `hold_journal` command whose closing
+  transaction keeps the entry and opens a case in the exception queue (holds.py);
+- customer-provision-requested for the ERP → one `upsert_customer` command per request_id
+  (`decide_provisioning`); an invalid request → `ProvisioningFailed` at once;
+- the command's outcome (`result_event`, `provisioning_result`, from the worker's `on_result`: results.py) →
+  `JournalPosted` or `JournalRejected`, `ProvisioningCompleted` or `ProvisioningFailed`.
 
 Handlers are pure and deterministic: event ids of what they emit derive from the event they handle, so a
-redelivered event decides exactly the same. State is per customer account (the billing topics' key): the
-invoices seen, so a void can reverse exactly what its invoice posted.
+redelivered event decides exactly the same. State is per customer account (the key of the billing topics and of
+q2c.provisioning): the invoices seen, so a void can reverse exactly what its invoice posted, and the requests
+answered.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +34,8 @@ from accord.commands import Command, OnResult, Outcome, Status
 from accord.errors import ConfigurationError
 from accord.events import (
     CreditNoteIssued,
+    CustomerProvisionRequested,
     Event,
-    ExceptionChanged,
-    ExceptionStatus,
     InvoiceIssued,
     InvoiceVoided,
     JournalLine,
@@ -45,6 +50,8 @@ from accord.events import (
     PaymentRefunded,
     PeriodStatus,
     PeriodStatusChanged,
+    ProvisioningCompleted,
+    ProvisioningFailed,
     SourceDocumentType,
     SourceSystem,
 )
@@ -72,6 +79,10 @@ from .posting import (
 
 SYSTEM = "erp"
 KIND = "post_journal"
+CUSTOMER_KIND = "upsert_customer"
+LOCAL = "accord"  # commands with no call to make: their effect is written where they close
+HOLD_KIND = "hold_journal"
+STAGE_KIND = "stage_entry"  # SUMMARIZED: the entry waits for its period's summary (summaries.py)
 JOURNAL_TOPIC = JournalRequested.TOPIC
 _IDS = uuid.UUID("6f0b8a53-2f4e-4a1e-9a57-0d1b6c8e7e21")  # namespace of the ids this connector derives
 _DOC_TYPES = {
@@ -97,6 +108,11 @@ class ConnectorConfig:
     calendar: Callable[[], PeriodCalendar] = field(default=lambda: PeriodCalendar())
     #: one unit of the first currency in the second (the entity's base currency)
     rates: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)
+    #: catalogue topic → the topic used instead, for what is consumed and what is published (tests, staging)
+    topics: Mapping[str, str] = field(default_factory=dict)
+
+    def topic(self, catalogue: str) -> str:
+        return self.topics.get(catalogue, catalogue)
 
 
 def derived_id(*parts: str) -> uuid.UUID:
@@ -267,11 +283,11 @@ def decide(state: Mapping[str, Any] | None, event: Any, config: ConnectorConfig)
             reason=JournalRejectionReason(exc.code),
             detail=str(exc),
         )
-        return Decision(state=new_state, outputs=[Outgoing(JOURNAL_TOPIC, rejected.key(), rejected)])
+        return Decision(state=new_state, outputs=[Outgoing(config.topic(JOURNAL_TOPIC), rejected.key(), rejected)])
     _remember(new_state, doc)
     entry = decision.entry
     if isinstance(decision, Hold):
-        return _hold(new_state, event, doc, decision)
+        return _hold(new_state, event, doc, decision, config)
     requested = JournalRequested(
         meta=_meta(meta, JournalRequested, entity=entity, tag="requested"),
         legal_entity=entity,
@@ -282,18 +298,36 @@ def decide(state: Mapping[str, Any] | None, event: Any, config: ConnectorConfig)
         accounting_date=entry.accounting_date,
         lines=journal_lines(entry),
     )
-    payload = {
+    key, payload = command_key(entry, str(meta.event_id)), _post_payload(entry, doc, meta)
+    if config.rules.summarization is Summarization.SUMMARIZED:
+        command = CommandSpec(LOCAL, STAGE_KIND, key, payload)  # posted later, in its period's summary
+    else:
+        command = CommandSpec(SYSTEM, KIND, key, payload)
+    return Decision(
+        state=new_state,
+        outputs=[Outgoing(config.topic(JOURNAL_TOPIC), requested.key(), requested)],
+        commands=[command],
+    )
+
+
+def _post_payload(entry: JournalEntry, doc: SourceDocument, meta: Meta) -> dict[str, Any]:
+    return {
         **to_payload(entry),
         "source_document_id": doc.document_id,
         "causation_id": str(meta.event_id),
         "correlation_id": meta.correlation_id,
         "entity_version": meta.entity_version,
+        "account_id": doc.account_id,
+        "source_document_type": _DOC_TYPES[doc.kind].value,
     }
-    command = CommandSpec(SYSTEM, KIND, command_key(entry, str(meta.event_id)), payload)
-    return Decision(state=new_state, outputs=[Outgoing(JOURNAL_TOPIC, requested.key(), requested)], commands=[command])
 
 
-def _hold(state: dict[str, Any], event: Any, doc: SourceDocument, decision: Hold) -> Decision[dict[str, Any]]:
+def _hold(
+    state: dict[str, Any], event: Any, doc: SourceDocument, decision: Hold, config: ConnectorConfig
+) -> Decision[dict[str, Any]]:
+    """A held entry: `JournalRejected` (PERIOD_CLOSED, held) now, and a `hold_journal` command whose closing
+    transaction keeps the entry and opens a case in the exception queue (`holds.hold`): a person approves it,
+    or the period reopening releases it."""
     meta: Meta = event.meta
     entry = decision.entry
     state.setdefault("held", {})[entry.external_id] = to_payload(entry)
@@ -305,23 +339,111 @@ def _hold(state: dict[str, Any], event: Any, doc: SourceDocument, decision: Hold
         reason=JournalRejectionReason.PERIOD_CLOSED,
         detail=decision.reason,
     )
-    exception_id = str(derived_id(entry.external_id, "held"))
-    raised = ExceptionChanged(
-        meta=_meta(meta, ExceptionChanged, entity=entry.legal_entity, tag="exception"),
-        exception_id=exception_id,
-        kind="journal-held",
-        status=ExceptionStatus.OPEN,
-        summary=f"{entry.memo}: {decision.reason}"[:500],
-        account_id=doc.account_id,
-        related_event_id=str(meta.event_id),
-    )
+    payload = {**_post_payload(entry, doc, meta), "reason": decision.reason}
+    hold = CommandSpec(LOCAL, HOLD_KIND, f"{entry.external_id}@{meta.event_id}/hold", payload)
     return Decision(
-        state=state,
-        outputs=[
-            Outgoing(JOURNAL_TOPIC, rejected.key(), rejected),
-            Outgoing(ExceptionChanged.TOPIC, raised.key(), raised),
-        ],
+        state=state, outputs=[Outgoing(config.topic(JOURNAL_TOPIC), rejected.key(), rejected)], commands=[hold]
     )
+
+
+# -- customer master: provisioning requests → an ERP command --------------------------------------------
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _invalid_request(event: CustomerProvisionRequested) -> str | None:
+    if not event.account_id.strip():
+        return "account_id is empty: the request needs the canonical account id (the customer's externalId)"
+    if not event.legal_entity.strip():
+        return "legal_entity is empty: the request needs the legal entity code of the customer's subsidiary"
+    if not _CURRENCY.fullmatch(event.currency):
+        return f"currency {event.currency!r} is not an ISO 4217 code in capitals (EUR, USD, ...)"
+    if not event.name.strip():
+        return "name is empty: the ERP customer needs a company name"
+    return None
+
+
+def decide_provisioning(
+    state: Mapping[str, Any] | None, event: CustomerProvisionRequested, config: ConnectorConfig
+) -> Decision[dict[str, Any]]:
+    """An ERP customer request → one `upsert_customer` command per request_id (its answer, ProvisioningCompleted
+    or ProvisioningFailed, is written when the command closes). Requests for other systems are not ours; a
+    request_id seen before (re-sent under a new event) records nothing, so it is answered exactly once."""
+    if event.target_system is not SourceSystem.ERP:
+        return Decision()
+    seen = dict((state or {}).get("provisioning", {}))
+    if event.request_id in seen:
+        return Decision()
+    new_state: dict[str, Any] = {k: dict(v) for k, v in (state or {}).items()}
+    new_state["provisioning"] = {**seen, event.request_id: str(event.meta.event_id)}
+    payload = {
+        "request_id": event.request_id,
+        "workflow_id": event.workflow_id,
+        "account_id": event.account_id,
+        "legal_entity": event.legal_entity,
+        "currency": event.currency,
+        "name": event.name,
+        "causation_id": str(event.meta.event_id),
+        "correlation_id": event.meta.correlation_id,
+        "entity_version": event.meta.entity_version,
+    }
+    # Keyed by account as well: a request_id reused upstream for another account (state is per account, so it
+    # is not seen as a repeat) is a second command, never a key conflict that would stop the consumer.
+    key = f"customer/{event.account_id}/{event.request_id}"
+    problem = _invalid_request(event)
+    if problem is not None:
+        command = Command(0, SYSTEM, CUSTOMER_KIND, key, payload, 0, Status.PENDING)
+        failed = provisioning_result(
+            command, Outcome(Status.FAILED, error=f"invalid-request: {problem}"), now=event.meta.occurred_at
+        )
+        return Decision(state=new_state, outputs=[Outgoing(config.topic(failed.TOPIC), failed.key(), failed)])
+    return Decision(state=new_state, commands=[CommandSpec(SYSTEM, CUSTOMER_KIND, key, payload)])
+
+
+def provisioning_result(
+    command: Command, outcome: Outcome, *, now: datetime
+) -> ProvisioningCompleted | ProvisioningFailed:
+    """The answer to a customer request: completed with the ERP's internal id, or failed (retryable unless the
+    ERP or accord refused the request itself)."""
+    p = command.payload
+    succeeded = outcome.status is Status.SUCCEEDED and outcome.result is not None
+    meta = Meta(
+        event_id=derived_id(command.key, "answer"),  # one answer per request, whatever its status
+        event_type=(ProvisioningCompleted if succeeded else ProvisioningFailed).AVRO_NAME,
+        occurred_at=now,
+        source_system=SourceSystem.ERP if succeeded else SourceSystem.ACCORD,
+        source_id=str((outcome.result or {}).get("erp_id") or p["request_id"]),
+        correlation_id=str(p["correlation_id"]),
+        causation_id=str(p["causation_id"]),
+        legal_entity=str(p["legal_entity"]) or None,
+        entity_version=int(p["entity_version"]),
+    )
+    common: dict[str, Any] = {
+        "request_id": str(p["request_id"]),
+        "workflow_id": str(p["workflow_id"]),
+        "account_id": str(p["account_id"]),
+        "target_system": SourceSystem.ERP,
+        "request_type": CustomerProvisionRequested.AVRO_NAME,
+    }
+    if succeeded and outcome.result is not None:
+        return ProvisioningCompleted(
+            meta=meta,
+            system_ids=[str(outcome.result["erp_id"])],
+            created=bool(outcome.result.get("created")),
+            **common,
+        )
+    error = outcome.error or "no answer"
+    code = rejection_code(error)
+    if error.startswith("invalid-request: "):
+        code, error, retryable = "invalid-request", error.removeprefix("invalid-request: "), False
+    elif outcome.status is Status.IN_DOUBT:
+        code, retryable = "in-doubt", True
+    elif "retries spent" in error:
+        code, retryable = "retries-exhausted", True
+    else:
+        retryable = code is None  # the ERP refused the request itself: it must change
+        code = code or "unknown"
+    return ProvisioningFailed(meta=meta, error_code=code, error_message=error[:2000], retryable=retryable, **common)
 
 
 # -- command results → events ------------------------------------------------------------------------
@@ -386,21 +508,33 @@ def on_result(schema: str, encode: Callable[[str, Any], bytes], *, clock: Callab
 # -- the registry ---------------------------------------------------------------------------------------
 
 
-def service(config: ConnectorConfig, *, name: str = "erp_connector") -> Service:
-    if config.rules.summarization is not Summarization.PER_DOCUMENT:
+def service(config: ConnectorConfig, *, name: str = "erp_connector", summary_job: bool = False) -> Service:
+    """The decider as a runtime service. SUMMARIZED needs the period job that posts the staged entries
+    (`summaries.close_batches`, run by the process): without it (`summary_job`) it is refused, never ignored."""
+    if config.rules.summarization is not Summarization.PER_DOCUMENT and not summary_job:
         raise ConfigurationError(
             "the event-driven connector posts PER_DOCUMENT; SUMMARIZED entries are built by posting.summarize over "
-            "a period's entries, which no scheduled job runs yet: set the summarization to PER_DOCUMENT"
+            "a period's entries, which only the process's period job runs (summary_job=True): set the "
+            "summarization to PER_DOCUMENT or run the job"
         )
 
     def handler(state: Any, envelope: Envelope) -> Decision[Any]:
         return decide(state, envelope.event, config)
 
+    def provisioning(state: Any, envelope: Envelope) -> Decision[Any]:
+        return decide_provisioning(state, envelope.event, config)
+
     handled = (InvoiceIssued, CreditNoteIssued, InvoiceVoided, PaymentCollected, PaymentRefunded)
+    # State is per canonical account id, the key of all three topics: the invoices seen, the requests answered.
     return Service(
         name=name,
-        topics=[InvoiceIssued.TOPIC, PaymentCollected.TOPIC],
-        handlers={cls.AVRO_NAME: handler for cls in handled},
+        topics=[
+            config.topic(t) for t in (InvoiceIssued.TOPIC, PaymentCollected.TOPIC, CustomerProvisionRequested.TOPIC)
+        ],
+        handlers={
+            **{cls.AVRO_NAME: handler for cls in handled},
+            CustomerProvisionRequested.AVRO_NAME: provisioning,
+        },
         aggregate="customer_postings",
     )
 
@@ -408,7 +542,9 @@ def service(config: ConnectorConfig, *, name: str = "erp_connector") -> Service:
 __all__ = [
     "ConnectorConfig",
     "decide",
+    "decide_provisioning",
     "on_result",
+    "provisioning_result",
     "result_event",
     "service",
     "source_document",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import NewType
+from typing import Any, NewType
 
 LegalEntity = NewType("LegalEntity", str)  # the ERP subsidiary's code (its externalId): US, EU, UK
 AccountCode = NewType("AccountCode", str)  # a general-ledger account code (the ERP account's externalId)
@@ -499,6 +499,62 @@ def summarize(entries: Sequence[JournalEntry], *, prefix: str = "accord") -> lis
 # -- the wire shape ----------------------------------------------------------------------------------
 
 
+def from_payload(payload: Mapping[str, Any]) -> JournalEntry:
+    """The entry back from its command payload (`to_payload`), to place it again after the ERP refused its period.
+
+    The receivable flag comes from `receivable_accounts` (a payload written before it existed: a line is on
+    receivables when its memo says so, which is how `build_entry` marks it). Kinds are not carried (only
+    summarization reads them, and it runs on staged entries before they are payloads again).
+    """
+
+    def text(name: str) -> str:
+        return str(payload[name])
+
+    receivable = payload.get("receivable_accounts")
+    original = payload.get("original_date")
+    return JournalEntry(
+        external_id=ExternalId(text("external_id")),
+        legal_entity=LegalEntity(text("legal_entity")),
+        period=PeriodId(text("period")),
+        accounting_date=date.fromisoformat(text("tran_date")),
+        currency=text("currency"),
+        source_currency=text("source_currency"),
+        rate=Decimal(text("rate")),
+        memo=text("memo"),
+        lines=tuple(
+            EntryLine(
+                AccountCode(str(ln["account"])),
+                Side(str(ln["side"])),
+                Decimal(str(ln["amount"])),
+                ZERO,
+                None if ln.get("memo") is None else str(ln["memo"]),
+                receivable=ln["account"] in receivable if receivable is not None else ln.get("memo") == _AR_MEMO,
+            )
+            for ln in payload["lines"]
+        ),
+        document_ids=tuple(DocumentId(str(d)) for d in payload.get("document_ids") or ()),
+        event_ids=tuple(EventId(str(e)) for e in payload.get("event_ids") or ()),
+        kinds=(),
+        original_date=None if original is None else date.fromisoformat(str(original)),
+    )
+
+
+def replace_after_refusal(
+    entry: JournalEntry, calendar: PeriodCalendar, refused: PeriodState, policy: ClosedPeriodPolicy
+) -> Decision:
+    """The ERP refused `entry`'s period (it is `refused` there, whatever the calendar believed): place it again
+    under the policy. A rerouted entry keeps the date it was first meant for as its original date."""
+    decision = place(entry, calendar.with_state(entry.legal_entity, entry.period, refused), policy)
+    if isinstance(decision, Post) and decision.entry.period == entry.period:
+        # The calendar says the refused period takes it (an entry whose receivable lines are unknown): sending it
+        # there again would be refused again, so a person decides.
+        why = f"the ERP refused period {entry.period} of {entry.legal_entity} ({refused.value.lower()})"
+        return Hold(entry, f"{why}; held for approval", refused)
+    if isinstance(decision, Post) and entry.original_date is not None:
+        return Post(replace(decision.entry, original_date=entry.original_date), rerouted=True)
+    return decision
+
+
 def to_payload(entry: JournalEntry) -> dict[str, object]:
     """The entry as the ERP command's JSON payload (amounts as strings: no float ever carries money)."""
     return {
@@ -513,6 +569,8 @@ def to_payload(entry: JournalEntry) -> dict[str, object]:
         "original_date": None if entry.original_date is None else entry.original_date.isoformat(),
         "document_ids": list(entry.document_ids),
         "event_ids": list(entry.event_ids),
+        # what an AR-locked period refuses, kept so the entry can be placed again from its payload
+        "receivable_accounts": sorted({ln.account for ln in entry.lines if ln.receivable}),
         "lines": [
             {"account": ln.account, "side": ln.side.value, "amount": str(ln.amount), "memo": ln.memo}
             for ln in entry.lines

@@ -82,6 +82,7 @@ class AccordServicePart(ServicePart):
         if self.webhook is not None:
             extra[f"ACCORD_{self.prefix}_WEBHOOK_SECRETS"] = _secret(workdir)
         if self.oauth:
+            extra.setdefault(f"ACCORD_{self.prefix}_CLIENT_ID", f"accord-{self.name}")
             extra[f"ACCORD_{self.prefix}_CLIENT_SECRET"] = _secret(workdir, "client-secret", "cs_")
         return extra
 

@@ -278,16 +278,20 @@ def test_closed_period_reroute_posts_in_the_next_open_period_with_the_original_d
     assert decision.commands[0].payload["original_date"] == "2026-03-14"
 
 
-async def test_closed_period_hold_raises_an_exception_and_keeps_the_entry() -> None:
+async def test_closed_period_hold_records_a_hold_command_and_keeps_the_entry() -> None:
     closed = PeriodCalendar({(EU, PeriodId("2026-03")): PeriodState.AR_LOCKED})
     rules = PostingRules(RULES.charts, RULES.base_currencies, closed_period_policy=ClosedPeriodPolicy.HOLD)
     harness = HandlerHarness(service(ConnectorConfig(rules=rules, calendar=lambda: closed)))
     await harness.deliver(invoice(), topic=InvoiceIssued.TOPIC)
     (rejected,) = harness.published(JournalRejected.TOPIC)
-    (raised,) = harness.published(ExceptionChanged.TOPIC)
     assert rejected.reason == JournalRejectionReason.PERIOD_CLOSED and "held for approval" in rejected.detail
-    assert raised.kind == "journal-held" and raised.status.value == "OPEN" and raised.account_id == "acc-1"
     assert [type(e) for e in harness.published(JournalRequested.TOPIC)] == [JournalRejected]  # nothing requested
+    # The case in the exception queue is opened where the hold command closes (holds.hold), not here: the
+    # decider only records it, so the entry is kept and raised exactly once.
+    assert harness.published(ExceptionChanged.TOPIC) == []
+    (hold,) = harness.store.commands
+    assert (hold.system, hold.kind) == ("accord", "hold_journal")
+    assert hold.payload["external_id"] == "accord-EU-invoice-in_1" and "held for approval" in hold.payload["reason"]
     assert list(harness.state("acc-1")["held"]) == ["accord-EU-invoice-in_1"]
 
 
