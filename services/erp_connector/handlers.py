@@ -286,6 +286,10 @@ def decide(state: Mapping[str, Any] | None, event: Any, config: ConnectorConfig)
         return Decision(state=new_state, outputs=[Outgoing(config.topic(JOURNAL_TOPIC), rejected.key(), rejected)])
     _remember(new_state, doc)
     entry = decision.entry
+    if entry.total == 0:
+        # A zero document (a metered subscription's first invoice, a fully credited one) moves no money: the
+        # ERP refuses an entry without amounts, and the ledger needs none. Remembered, nothing posted.
+        return Decision(state=new_state)
     if isinstance(decision, Hold):
         return _hold(new_state, event, doc, decision, config)
     requested = JournalRequested(

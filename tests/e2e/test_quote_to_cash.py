@@ -29,7 +29,7 @@ from accord.devstack import Stack
 from accord.serde import EventCodec
 from tests.support.stack import claim, stack_home
 
-pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(1800)]
 
 SERVICES = ("orchestrator", "crm-connector", "billing-connector", "erp-connector")
 CUSTOMERS = int(os.environ.get("ACCORD_E2E_CUSTOMERS", "200"))

@@ -28,7 +28,7 @@ from accord.devstack import Stack
 from accord.errors import AccordError
 
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if Console(stderr=True).is_terminal else 160)
 
 #: orchestrator steps where an instance waits for a person, not for a system
 PERSON_STEPS = frozenset(
@@ -73,7 +73,10 @@ async def _hub_state(database_url: str) -> tuple[dict[str, dict[str, int]], dict
             ):
                 cases[r["kind"]] = r["n"]
         backlog = 0
-        for r in await conn.fetch("SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"):
+        # accord's outboxes (the sandbox keeps its webhook deliveries in a table of the same name)
+        for r in await conn.fetch(
+            "SELECT table_schema FROM information_schema.columns WHERE table_name = 'outbox' AND column_name = 'topic'"
+        ):
             backlog += await conn.fetchval(f'SELECT count(*) FROM "{r["table_schema"]}".outbox')
         return workflows, cases, backlog
     finally:

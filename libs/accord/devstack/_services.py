@@ -128,6 +128,17 @@ class AccordServicePart(ServicePart):
             subscription.unlink(missing_ok=True)
 
 
+#: FROM/TO rates as the sandbox ERP's fixed table has them (USD value: EUR 1.087, GBP 1.266)
+DEMO_RATES = {
+    "USD/EUR": "0.92",
+    "EUR/USD": "1.087",
+    "GBP/EUR": "1.1647",
+    "EUR/GBP": "0.8586",
+    "USD/GBP": "0.7899",
+    "GBP/USD": "1.266",
+}
+
+
 def service_parts() -> list[ServicePart]:
     """The hub first (it prepares the contracts), then the connectors."""
     return [
@@ -138,5 +149,12 @@ def service_parts() -> list[ServicePart]:
         AccordServicePart(
             "billing-connector", "accord_billing_connector", prefix="BILLING", webhook=("billing", "/webhooks/billing")
         ),
-        AccordServicePart("erp-connector", "accord_erp_connector", prefix="ERP", oauth=True),
+        AccordServicePart(
+            "erp-connector",
+            "accord_erp_connector",
+            prefix="ERP",
+            oauth=True,
+            # the sandbox ERP's own rate table, for documents in another currency than the subsidiary's
+            settings={"ACCORD_ERP_RATES": json.dumps(DEMO_RATES)},
+        ),
     ]

@@ -231,6 +231,18 @@ def test_the_decision_records_one_erp_command_keyed_by_entry_and_event() -> None
     assert again.commands == decision.commands and again.outputs == decision.outputs
 
 
+def test_a_zero_invoice_moves_no_money_and_posts_nothing() -> None:
+    event = invoice()
+    zero = m("0.00")
+    line = event.lines[0].model_copy(update={"quantity": Decimal(0), "amount": zero})
+    free = event.model_copy(
+        update={"lines": [line], "subtotal": zero, "tax_total": zero, "total": zero, "amount_due": zero}
+    )
+    decision = decide(None, free, CONFIG)
+    assert not decision.outputs and not decision.commands
+    assert decision.state  # remembered: a later credit note or payment still finds its document
+
+
 async def test_a_redelivered_event_is_skipped() -> None:
     harness = HandlerHarness(service(CONFIG))
     event = invoice()
