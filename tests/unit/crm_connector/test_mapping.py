@@ -79,6 +79,7 @@ ACCOUNT = {
     "CurrencyIsoCode": "EUR",
     "Tax_Id__c": "DE123456789",
     "Legal_Entity__c": "EU",
+    "Payment_Method__c": "pm_card_visa",
     "ParentId": "001P",
     "LastModifiedDate": STAMP,
     "SystemModstamp": STAMP,
@@ -199,7 +200,8 @@ def test_create_maps_every_field_from_the_payload_alone() -> None:
     assert (event.country_code, event.currency, event.tax_id) == ("DE", "EUR", "DE123456789")
     assert event.parent_account_id == "001P"
     assert event.status is AccountStatus.ACTIVE
-    assert event.meta.legal_entity == "EU"
+    assert event.meta.legal_entity == event.legal_entity == "EU"
+    assert event.payment_method == "pm_card_visa"
     assert event.meta.entity_version == STAMP_US
     assert event.meta.source_id == "tx-1:1"
 
