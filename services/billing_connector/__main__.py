@@ -8,21 +8,14 @@ billing calls → answers in the outbox, accord.commands). The outbox relay publ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import uvicorn
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from accord.commands import CommandWorker, RetryPolicy, TokenBucket, migrate_commands
 from accord.events import EVENTS, ProvisioningCompleted, ProvisioningFailed
@@ -32,6 +25,9 @@ from accord.runtime import (
     Runtime,
     consumer_config,
     dlq_topic,
+    ensure_topic,
+    every,
+    load_settings,
     producer_config,
     setup_logging,
     setup_tracing,
@@ -46,24 +42,6 @@ from .provisioning import REQUEST_TOPIC
 from .store import SCHEMA, migrate_all
 
 log = logging.getLogger("accord_billing_connector")
-
-
-def ensure_topic(settings: BillingConnectorSettings, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, **settings.kafka_config})
-    if topic not in admin.list_topics(timeout=10).topics:
-        future = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic]
-        with contextlib.suppress(Exception):  # created meanwhile by another instance: fine
-            future.result(timeout=30)
-
-
-async def every(stop: asyncio.Event, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
-    while not stop.is_set():
-        try:
-            await action()
-        except (httpx.HTTPError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            log.warning("periodic %s failed, will retry: %s", getattr(action, "__name__", action), type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def main(settings: BillingConnectorSettings) -> None:
@@ -104,7 +82,7 @@ async def main(settings: BillingConnectorSettings) -> None:
 
     # Outbound: requests → commands (one transaction per batch), commands → billing → answers.
     consumed = service(name=settings.consumer_group, topics=settings.topics)
-    ensure_topic(settings, dlq_topic(consumed.group))
+    ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_config, dlq_topic(consumed.group))
     dlq_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
     relay_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
     consumer = Consumer(consumer_config(settings.kafka_bootstrap_servers, consumed.group, kafka))
@@ -157,17 +135,7 @@ async def main(settings: BillingConnectorSettings) -> None:
 
 def run() -> None:
     setup_logging()
-    try:
-        settings = BillingConnectorSettings()  # type: ignore[call-arg]
-    except (ValidationError, SettingsError) as exc:
-        # A configuration mistake is a diagnosis, not a stack trace: name each setting and what is wrong.
-        problems = (
-            [f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
-            if isinstance(exc, ValidationError)
-            else [str(exc)]
-        )
-        log.error("billing connector settings are invalid (env ACCORD_BILLING_<NAME>): %s", "; ".join(problems))
-        sys.exit(2)
+    settings = load_settings(BillingConnectorSettings, service="billing connector", env="ACCORD_BILLING_<NAME>")
     setup_tracing("billing_connector")
     asyncio.run(main(settings))
 

@@ -7,20 +7,13 @@ status consumer and the write-back command worker, until SIGTERM (or SIGINT).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import sys
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
 import uvicorn
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from accord.commands import CommandWorker, RetryPolicy, TokenBucket
 from accord.events import EVENTS
@@ -31,6 +24,9 @@ from accord.runtime import (
     Runtime,
     consumer_config,
     dlq_topic,
+    ensure_topic,
+    every,
+    load_settings,
     producer_config,
     setup_logging,
     setup_tracing,
@@ -44,24 +40,6 @@ from .status import KIND, SYSTEM, service
 from .writeback import AccountStatusWriter
 
 log = logging.getLogger("accord_crm_connector")
-
-
-def _ensure_topic(settings: CrmConnectorSettings, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, **settings.kafka_config})
-    if topic not in admin.list_topics(timeout=10).topics:
-        future = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic]
-        with contextlib.suppress(Exception):  # created meanwhile by another instance: fine
-            future.result(timeout=30)
-
-
-async def _every(stop: asyncio.Event, seconds: float, action: Callable[[], Awaitable[object]]) -> None:
-    while not stop.is_set():
-        try:
-            await action()
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            log.warning("periodic task failed, will retry: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def main(settings: CrmConnectorSettings) -> None:
@@ -93,7 +71,9 @@ async def main(settings: CrmConnectorSettings) -> None:
         start_replay_id=settings.start_replay_id,
     )
     status = service(settings.group, topics)
-    await asyncio.to_thread(_ensure_topic, settings, dlq_topic(status.group))
+    await asyncio.to_thread(
+        ensure_topic, settings.kafka_bootstrap_servers, settings.kafka_config, dlq_topic(status.group)
+    )
     dlq_producer = Producer(producer_config(settings.kafka_bootstrap_servers, settings.kafka_config))
     relay_producer = Producer(producer_config(settings.kafka_bootstrap_servers, settings.kafka_config))
     consumer = Consumer(consumer_config(settings.kafka_bootstrap_servers, status.group, settings.kafka_config))
@@ -118,7 +98,7 @@ async def main(settings: CrmConnectorSettings) -> None:
         asyncio.create_task(relay.run(stop), name="relay"),
         asyncio.create_task(inbound.run(stop, interval=settings.poll_interval_seconds), name="catch-up"),
         asyncio.create_task(worker.run(), name="write-back"),
-        asyncio.create_task(_every(stop, 1.0, runtime.retry_parked), name="parked"),
+        asyncio.create_task(every(stop, 1.0, runtime.retry_parked), name="parked"),
         asyncio.create_task(server.serve(), name="http"),
     ]
     ready = True
@@ -149,17 +129,7 @@ async def main(settings: CrmConnectorSettings) -> None:
 
 def run() -> None:
     setup_logging()
-    try:
-        settings = CrmConnectorSettings()  # type: ignore[call-arg]
-    except (ValidationError, SettingsError) as exc:
-        # A configuration mistake is a diagnosis, not a stack trace: name each setting and what is wrong.
-        problems = (
-            [f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
-            if isinstance(exc, ValidationError)
-            else [str(exc)]
-        )
-        log.error("crm connector settings are invalid (env ACCORD_CRM_<NAME>): %s", "; ".join(problems))
-        sys.exit(2)
+    settings = load_settings(CrmConnectorSettings, service="crm connector", env="ACCORD_CRM_<NAME>")
     setup_tracing("crm_connector")
     asyncio.run(main(settings))
 

@@ -11,7 +11,6 @@ A service's `__main__.py` is wiring only:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -24,8 +23,6 @@ from typing import Any
 import asyncpg
 import uvicorn
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AliasChoices, Field
@@ -42,6 +39,7 @@ from . import _metrics as m
 from ._consumer import RetryPolicy, Runtime, consumer_config
 from ._dlq import dlq_topic
 from ._model import EventCodec, Service
+from ._process import ensure_topic, every
 from ._relay import OutboxRelay, producer_config
 from ._store import PostgresStore
 from ._tracing import setup_tracing
@@ -201,23 +199,10 @@ class ServiceHost:
         return Producer(producer_config(self.settings.kafka_bootstrap_servers, self.settings.kafka_config))
 
     def _ensure_dlq(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers, **self.settings.kafka_config})
-        topic = dlq_topic(self.service.group)
-        if topic not in admin.list_topics(timeout=10).topics:
-            future = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic]
-            with contextlib.suppress(Exception):  # created meanwhile by another instance: fine
-                future.result(timeout=30)
+        ensure_topic(self.settings.kafka_bootstrap_servers, self.settings.kafka_config, dlq_topic(self.service.group))
 
     async def _every(self, seconds: float, action: Callable[[], Any]) -> None:
-        while not self.stop.is_set():
-            try:
-                result = action()
-                if asyncio.iscoroutine(result):
-                    await result
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("periodic %s failed, will retry: %s", getattr(action, "__name__", action), exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), seconds)
+        await every(self.stop, seconds, action)
 
     def _lag(self, consumer: Consumer) -> None:
         for tp in consumer.assignment():
