@@ -171,7 +171,7 @@ def decide(state: Mapping[str, Any] | None, trigger: Trigger, config: hub.HubCon
                 return None
             error = hub.failure(trigger.event)
             s["error"] = error
-            delay = config.retry_delay(s["attempt"]) if error["retryable"] else None
+            delay = config.retry_delay(s["attempt"], error["code"]) if error["retryable"] else None
             if delay is not None:
                 s["delay"] = delay.total_seconds()
                 return _transition(s, "retrying", config)

@@ -137,7 +137,7 @@ def decide(state: dict[str, Any] | None, trigger: Trigger, config: hub.HubConfig
                 return None
             error = hub.failure(trigger.event)
             s["error"] = error
-            delay = config.retry_delay(s["attempt"]) if error["retryable"] else None
+            delay = config.retry_delay(s["attempt"], error["code"]) if error["retryable"] else None
             if delay is not None:
                 s["delay"] = delay.total_seconds()
                 return _transition(s, "retrying", config)

@@ -171,7 +171,7 @@ def _answered(state: dict[str, Any], request: str) -> str | None:
 def _failed(state: dict[str, Any], target: str, error: dict[str, Any], config: hub.HubConfig) -> Transition:
     t = state["targets"][target]
     t["error"] = error
-    delay = config.retry_delay(t["attempt"]) if error["retryable"] else None
+    delay = config.retry_delay(t["attempt"], error["code"]) if error["retryable"] else None
     if delay is not None:
         t.update(status="retrying", delay=delay.total_seconds())
         return _transition(state, _step(state), config=config)

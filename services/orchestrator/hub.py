@@ -12,6 +12,7 @@ Decisions written down:
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -93,9 +94,24 @@ class HubConfig:
     first_invoice_sla: timedelta = timedelta(hours=1)
     posting_sla: timedelta = timedelta(hours=1)
 
-    def retry_delay(self, attempt: int) -> timedelta | None:
-        """The delay before attempt `attempt + 1`, or None when the retries are spent."""
-        return self.retry_delays[attempt] if attempt < len(self.retry_delays) else None
+    #: how long a request may wait for what it needs to exist first (the customer, the contract's subscriptions,
+    #: e.g. while the activation waits for a credit review) before a person is asked: it is no failure before
+    prerequisite_patience: timedelta = timedelta(hours=24)
+
+    def retry_delay(self, attempt: int, code: str | None = None) -> timedelta | None:
+        """The delay before attempt `attempt + 1`, or None when the retries are spent. A failure that only says a
+        prerequisite is not there yet keeps being retried at the last delay for `prerequisite_patience`."""
+        if attempt < len(self.retry_delays):
+            return self.retry_delays[attempt]
+        last = self.retry_delays[-1]
+        extra = math.ceil(self.prerequisite_patience / max(last, timedelta(seconds=1)))
+        if code in PREREQUISITE_CODES and attempt < len(self.retry_delays) + extra:
+            return last
+        return None
+
+
+#: the connectors' answers that mean "not yet": what the request needs does not exist yet
+PREREQUISITE_CODES = frozenset({"customer-missing", "no-subscriptions"})
 
 
 def legal_entity_of(country: str) -> str | None:

@@ -18,6 +18,7 @@ class OrchestratorSettings(RuntimeSettings):
 
     credit_review_threshold: Decimal = Field(default=Decimal("250000"), gt=0)
     retry_delays_seconds: list[float] = Field(default=[2, 5, 10, 20, 30, 60, 60, 120, 300, 600], min_length=1)
+    prerequisite_patience_seconds: float = Field(default=86400, ge=0)
     answer_sla_seconds: float = Field(default=600, gt=0)
     first_invoice_sla_seconds: float = Field(default=3600, gt=0)
     posting_sla_seconds: float = Field(default=3600, gt=0)
@@ -26,6 +27,7 @@ class OrchestratorSettings(RuntimeSettings):
         return HubConfig(
             credit_review_threshold=self.credit_review_threshold,
             retry_delays=[timedelta(seconds=s) for s in self.retry_delays_seconds],
+            prerequisite_patience=timedelta(seconds=self.prerequisite_patience_seconds),
             answer_sla=timedelta(seconds=self.answer_sla_seconds),
             first_invoice_sla=timedelta(seconds=self.first_invoice_sla_seconds),
             posting_sla=timedelta(seconds=self.posting_sla_seconds),

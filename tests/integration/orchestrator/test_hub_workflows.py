@@ -179,7 +179,7 @@ def failed(request: Any, code: str, retryable: bool) -> ProvisioningFailed:
         target_system=SourceSystem.BILLING,
         request_type=request.meta.event_type,
         error_code=code,
-        error_message="no subscription for the contract yet",
+        error_message="the outcome of the last call is unknown",
         retryable=retryable,
     )
 
@@ -226,19 +226,19 @@ async def test_lead_to_customer_then_activation_to_posting(hub: Hub) -> None:
     assert await hub.cases() == []
 
 
-async def test_activation_waits_for_the_customer_and_retries_then_a_person_decides(hub: Hub) -> None:
+async def test_activation_retries_a_failed_provisioning_then_a_person_decides(hub: Hub) -> None:
     acct, contract = f"001{uuid.uuid4().hex[:8]}", f"800{uuid.uuid4().hex[:8]}"
     await hub.deliver(activated(acct, contract))
     (first,) = await hub.requests()
-    await hub.deliver(failed(first, "customer-missing", retryable=True))
+    await hub.deliver(failed(first, "in-doubt", retryable=True))
     assert (await hub.instance("activation", contract))["step"] == "retrying"
     assert await hub.engine.fire_due_timers() == 1
     (second,) = await hub.requests()
     assert second.request_id != first.request_id and second.meta.entity_version == 1
-    await hub.deliver(failed(second, "customer-missing", retryable=True))
+    await hub.deliver(failed(second, "in-doubt", retryable=True))
     await hub.engine.fire_due_timers()
     (third,) = await hub.requests()
-    await hub.deliver(failed(third, "customer-missing", retryable=True))  # retries spent
+    await hub.deliver(failed(third, "in-doubt", retryable=True))  # retries spent
     (case,) = await hub.cases()
     assert (case["kind"], case["state"]) == ("subscription-provisioning-failed", "open")
     await hub.decide(case["id"], Verdict.RETRY)
@@ -274,8 +274,19 @@ async def test_an_amendment_before_its_subscription_waits_and_asks_again(hub: Hu
     await hub.deliver(amended)
     (first,) = await hub.requests()
     assert first.action.value == "AMEND" and first.end_date == amended.co_term_end_date
-    await hub.deliver(failed(first, "subscription-missing", retryable=True))
+    await hub.deliver(failed(first, "no-subscriptions", retryable=True))
     await hub.engine.fire_due_timers()
     (second,) = await hub.requests()
     await hub.deliver(completed(second, "sub_1"))
     assert (await hub.instance("amendment", amended.amendment_id))["status"] == "completed"
+
+
+async def test_a_missing_customer_is_waited_for_not_escalated(hub: Hub) -> None:
+    acct, contract = f"001{uuid.uuid4().hex[:8]}", f"800{uuid.uuid4().hex[:8]}"
+    await hub.deliver(activated(acct, contract))
+    for _ in range(5):  # beyond the two configured delays: still waiting, at the last delay
+        (request,) = await hub.requests()
+        await hub.deliver(failed(request, "customer-missing", retryable=True))
+        assert (await hub.instance("activation", contract))["step"] == "retrying"
+        await hub.engine.fire_due_timers()
+    assert await hub.cases() == []

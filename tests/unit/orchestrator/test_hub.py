@@ -92,3 +92,11 @@ def test_request_ids_are_stable_per_step_and_attempt() -> None:
 def test_retry_delays_end_with_a_person() -> None:
     config = hub.HubConfig(retry_delays=[timedelta(seconds=1), timedelta(seconds=2)])
     assert [config.retry_delay(n) for n in range(3)] == [timedelta(seconds=1), timedelta(seconds=2), None]
+
+
+def test_a_missing_prerequisite_is_waited_for_with_patience_before_a_person() -> None:
+    config = hub.HubConfig(
+        retry_delays=[timedelta(seconds=1), timedelta(seconds=10)], prerequisite_patience=timedelta(seconds=30)
+    )
+    assert config.retry_delay(2, "in-doubt") is None
+    assert [config.retry_delay(n, "no-subscriptions") for n in range(2, 6)] == [timedelta(seconds=10)] * 3 + [None]
