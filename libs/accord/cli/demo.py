@@ -118,28 +118,39 @@ def settled(s: Snapshot) -> bool:
     return in_flight == 0 and s.backlog == 0
 
 
+def finished(s: Snapshot) -> bool:
+    """Every workflow of the book has ended (the customer instances live on: they wait for the next change)."""
+    return s.backlog == 0 and all(
+        step in ("done", "merged") or workflow == "lead-to-customer"
+        for workflow, steps in s.workflows.items()
+        for step in steps
+    )
+
+
 def follow(
     env: dict[str, str],
     namespace: str,
     *,
     timeout: float,
     quiet: float,
+    until: Callable[[Snapshot], bool] | None = None,
     on_snapshot: Callable[[Snapshot, float], None] = lambda s, t: None,
     interval: float = 3.0,
 ) -> Snapshot:
-    """Poll until the three systems agree and nothing is in flight, or nothing has changed for `quiet` seconds."""
+    """Poll until `until` holds (default: the systems agree and nothing is in flight), or nothing has changed for
+    `quiet` seconds with nothing in flight (what is left waits for a person), or `timeout`."""
     started = time.monotonic()
     last, since = "", time.monotonic()
     while True:
         s = snapshot(env, namespace)
         on_snapshot(s, time.monotonic() - started)
-        if s.agreement.get("agree") and settled(s):
+        if until(s) if until is not None else (s.agreement.get("agree") and settled(s)):
             return s
         fp = s.fingerprint()
         if fp != last:
             last, since = fp, time.monotonic()
         elif time.monotonic() - since >= quiet and settled(s):
-            return s  # converged with what needs a person left open
+            return s
         if time.monotonic() - started > timeout:
             return s
         time.sleep(interval)
