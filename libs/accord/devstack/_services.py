@@ -61,6 +61,7 @@ class AccordServicePart(ServicePart):
         settings: Mapping[str, str] | None = None,
         prepare: bool = False,
         oauth: bool = False,
+        compose_port: int | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -70,6 +71,7 @@ class AccordServicePart(ServicePart):
             args=lambda port: [],
             extra_env=self._settings,
             port_env=f"ACCORD_{prefix}_HTTP_PORT",
+            compose_port=compose_port,
         )
         self.prefix = prefix
         self.webhook = webhook  # (sandbox system, path on the service)
@@ -142,18 +144,30 @@ DEMO_RATES = {
 def service_parts() -> list[ServicePart]:
     """The hub first (it prepares the contracts), then the connectors."""
     return [
-        AccordServicePart("orchestrator", "accord_orchestrator", prefix="ORCHESTRATOR", prepare=True),
         AccordServicePart(
-            "crm-connector", "accord_crm_connector", prefix="CRM", webhook=("crm", "/webhooks/crm"), oauth=True
+            "orchestrator", "accord_orchestrator", prefix="ORCHESTRATOR", prepare=True, compose_port=8091
         ),
         AccordServicePart(
-            "billing-connector", "accord_billing_connector", prefix="BILLING", webhook=("billing", "/webhooks/billing")
+            "crm-connector",
+            "accord_crm_connector",
+            prefix="CRM",
+            webhook=("crm", "/webhooks/crm"),
+            oauth=True,
+            compose_port=8092,
+        ),
+        AccordServicePart(
+            "billing-connector",
+            "accord_billing_connector",
+            prefix="BILLING",
+            webhook=("billing", "/webhooks/billing"),
+            compose_port=8093,
         ),
         AccordServicePart(
             "erp-connector",
             "accord_erp_connector",
             prefix="ERP",
             oauth=True,
+            compose_port=8094,
             # the sandbox ERP's own rate table, for documents in another currency than the subsidiary's
             settings={"ACCORD_ERP_RATES": json.dumps(DEMO_RATES)},
         ),
