@@ -51,8 +51,15 @@ class Snapshot:
     dead_letters: dict[str, int] = field(default_factory=dict)  # dlq topic -> records
 
     def fingerprint(self) -> str:
+        """What progress looks like: requests waiting for a prerequisite come and go without any (their retries
+        flip them between steps), so only the systems' counts and the activations count."""
         return json.dumps(
-            [self.agreement.get("counts"), len(self.agreement.get("disagreements", [])), self.workflows, self.backlog],
+            [
+                self.agreement.get("counts"),
+                len(self.agreement.get("disagreements", [])),
+                self.workflows.get("activation"),
+                self.backlog,
+            ],
             sort_keys=True,
         )
 
