@@ -15,6 +15,7 @@ HERE = Path(__file__).parent
 BENCHMARKS = {
     "registry": [sys.executable, str(HERE / "registry" / "bench_registry.py")],
     "runtime": [sys.executable, "-m", "bench.runtime"],
+    "e2e": [sys.executable, "-m", "bench.e2e"],
 }
 
 

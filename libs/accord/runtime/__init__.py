@@ -8,16 +8,13 @@ for the order of the steps, which is the guarantee.
 from ._consumer import BatchResult, DeadLetter, Outcome, RetryPolicy, Runtime, consumer_config
 from ._dlq import H_REDRIVEN_FROM, PROVENANCE_HEADERS, Provenance, dlq_topic
 from ._host import RuntimeSettings, ServiceHost, run, schema_name, setup_logging
-from ._process import ensure_topic, every, load_settings
 from ._model import CommandSpec, Decision, DecodeError, Envelope, EventCodec, Handler, Outgoing, Service, event_identity
+from ._process import ensure_topic, every, load_settings
 from ._relay import OutboxRelay, producer_config
 from ._store import MemoryStore, OutboxRow, ParkedRow, PostgresStore, Store, UnitOfWork, Writes
 from ._tracing import context_from_headers, setup_tracing, traceparent_of
 
 __all__ = [
-    "ensure_topic",
-    "every",
-    "load_settings",
     "H_REDRIVEN_FROM",
     "PROVENANCE_HEADERS",
     "BatchResult",
@@ -47,7 +44,10 @@ __all__ = [
     "consumer_config",
     "context_from_headers",
     "dlq_topic",
+    "ensure_topic",
     "event_identity",
+    "every",
+    "load_settings",
     "producer_config",
     "run",
     "schema_name",

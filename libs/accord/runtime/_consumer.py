@@ -141,6 +141,17 @@ def _is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", True))
 
 
+def fetch(consumer: Consumer, batch_size: int, timeout: float) -> list[Message]:
+    """Up to `batch_size` records: waits up to `timeout` for the first, then takes only what is already fetched.
+
+    (`consume(n, timeout)` alone waits for the batch to fill, or for the whole timeout: at low traffic every hop
+    would cost the poll timeout in latency.)"""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(batch_size - 1, 0)] if batch_size > 1 else [first]
+
+
 class Runtime:
     """Runs one `Service` against a consumer, a store and a codec."""
 
@@ -540,7 +551,7 @@ class Runtime:
         while not stop.is_set():
             # 1. Poll (in a thread: librdkafka blocks; rebalance callbacks run here, between batches, so a
             #    revocation never interrupts a batch — everything durable is already committed).
-            messages = await asyncio.to_thread(consumer.consume, batch_size, poll_timeout)
+            messages = await asyncio.to_thread(fetch, consumer, batch_size, poll_timeout)
             if not messages:
                 continue
             result = await self.process_batch(messages)
