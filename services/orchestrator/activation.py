@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from accord.casework import Severity, Verdict
-from accord.events import ContractActivated, InvoiceIssued, JournalPosted, JournalRejected
+from accord.events import ContractActivated, ContractCancelled, InvoiceIssued, JournalPosted, JournalRejected
 from accord.workflows import (
     CaseDecided,
     EventArrived,
@@ -41,6 +41,9 @@ ACTIVATED = ContractActivated.AVRO_NAME
 INVOICE = InvoiceIssued.AVRO_NAME
 POSTED = JournalPosted.AVRO_NAME
 REJECTED = JournalRejected.AVRO_NAME
+CANCELLED = ContractCancelled.AVRO_NAME
+#: steps before the contract's subscriptions exist: a cancellation then means they are never created
+BEFORE_SUBSCRIPTIONS = ("credit-review", "provisioning", "retrying", "provisioning-failed")
 
 
 def contract_data(event: Any) -> dict[str, Any]:
@@ -79,7 +82,9 @@ def _transition(
         waits += hub.answer_waits(state["request"], config.answer_sla)
     elif step == "retrying":
         timers.append(Timer(f"retry:{state['attempt']}", timedelta(seconds=state["delay"])))
-    if step in ("provisioning", "retrying", "credit-review", "provisioning-failed") and not state.get("invoice_id"):
+    if step in BEFORE_SUBSCRIPTIONS and not state.get("cancelled"):
+        waits.append(Wait(CANCELLED, contract))
+    if step in BEFORE_SUBSCRIPTIONS and not state.get("invoice_id"):
         waits.append(Wait(INVOICE, contract))  # an early invoice is kept in state
     elif step == "await-first-invoice":
         waits.append(Wait(INVOICE, contract, deadline=config.first_invoice_sla))
@@ -117,6 +122,25 @@ def _after_provisioned(state: dict[str, Any], config: hub.HubConfig) -> Transiti
     if state.get("invoice_id"):
         return _transition(state, "await-posting", config)
     return _transition(state, "await-first-invoice", config)
+
+
+def _cancel_provisioned(state: dict[str, Any], config: hub.HubConfig) -> Transition:
+    """The contract was cancelled while billing created its subscriptions: cancel them, and end here (the
+    cancellation's own instance found nothing to cancel when it asked)."""
+    request = hub.request_id(state["contract_id"], "cancel-after-create")
+    event = hub.subscription_request(
+        state,
+        action="CANCEL",
+        request=request,
+        workflow_id=workflow_id(state["contract_id"]),
+        cause=None,
+        attempt=0,
+        start_date=state["cancelled"],
+        end_date=state["cancelled"],
+        lines=[],
+        proration="NO_PRORATION",
+    )
+    return _transition(state, "cancelled", config, emit=[event], outcome=Outcome.COMPLETE)
 
 
 def _invoice(state: dict[str, Any], event: Any) -> bool:
@@ -161,10 +185,17 @@ def decide(state: Mapping[str, Any] | None, trigger: Trigger, config: hub.HubCon
             if verdict is Verdict.REJECT:
                 return _transition(s, "credit-declined", config, outcome=Outcome.FAIL)
             return _provision(s, 0, None, config)
+        case EventArrived(event_type=t) if t == CANCELLED and step in BEFORE_SUBSCRIPTIONS:
+            if step != "provisioning":  # nothing asked of billing, or nothing it did: nothing to provision
+                return _transition(s, "cancelled", config, outcome=Outcome.COMPLETE)
+            s["cancelled"] = str(field_of(trigger.event, "effective_date"))  # billing is creating them: undo after
+            return _transition(s, step, config)
         case EventArrived(event_type=t, key=request) if t == hub.COMPLETED and step == "provisioning":
             if request != s["request"]:
                 return None
             s["subscription_ids"] = list(field_of(trigger.event, "system_ids"))
+            if s.get("cancelled"):
+                return _cancel_provisioned(s, config)
             return _after_provisioned(s, config)
         case EventArrived(event_type=t, key=request) if t == hub.FAILED and step == "provisioning":
             if request != s["request"]:
@@ -265,5 +296,6 @@ def workflow(config: hub.HubConfig) -> Workflow:
             INVOICE: lambda e: str(field_of(e, "contract_id") or ""),
             POSTED: lambda e: str(field_of(e, "source_document_id")),
             REJECTED: lambda e: str(field_of(e, "source_document_id")),
+            CANCELLED: lambda e: str(field_of(e, "contract_id")),
         },
     )

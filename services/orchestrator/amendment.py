@@ -137,6 +137,10 @@ def decide(state: dict[str, Any] | None, trigger: Trigger, config: hub.HubConfig
                 return None
             error = hub.failure(trigger.event)
             s["error"] = error
+            if s["action"] == "CANCEL" and error["code"] == "no-subscriptions":
+                # Never provisioned (cancelled before its activation reached billing): nothing to cancel. An
+                # activation still provisioning saw the cancellation too and cancels what billing creates.
+                return _transition(s, "nothing-to-cancel", config, outcome=Outcome.COMPLETE)
             delay = config.retry_delay(s["attempt"], error["code"]) if error["retryable"] else None
             if delay is not None:
                 s["delay"] = delay.total_seconds()

@@ -36,6 +36,10 @@ PERSON_STEPS = frozenset(
 )
 
 
+#: steps where a workflow has ended well
+ENDED = frozenset({"done", "merged", "cancelled", "nothing-to-cancel"})
+
+
 class DemoError(AccordError):
     """The demo could not run or did not converge (the message says where to look)."""
 
@@ -121,16 +125,14 @@ def snapshot(env: dict[str, str], namespace: str) -> Snapshot:
 def settled(s: Snapshot) -> bool:
     """Nothing is in flight: every activation is done or waits for a person, and no outbox holds anything."""
     activation = s.workflows.get("activation", {})
-    in_flight = sum(n for step, n in activation.items() if step not in PERSON_STEPS and step != "done")
+    in_flight = sum(n for step, n in activation.items() if step not in PERSON_STEPS and step not in ENDED)
     return in_flight == 0 and s.backlog == 0
 
 
 def finished(s: Snapshot) -> bool:
     """Every workflow of the book has ended (the customer instances live on: they wait for the next change)."""
     return s.backlog == 0 and all(
-        step in ("done", "merged") or workflow == "lead-to-customer"
-        for workflow, steps in s.workflows.items()
-        for step in steps
+        step in ENDED or workflow == "lead-to-customer" for workflow, steps in s.workflows.items() for step in steps
     )
 
 

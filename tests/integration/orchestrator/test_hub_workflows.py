@@ -18,6 +18,7 @@ from accord.devstack import repo_root
 from accord.events import (
     ContractActivated,
     ContractAmended,
+    ContractCancelled,
     ContractLine,
     CustomerAccountUpserted,
     CustomerProvisionRequested,
@@ -290,3 +291,31 @@ async def test_a_missing_customer_is_waited_for_not_escalated(hub: Hub) -> None:
         assert (await hub.instance("activation", contract))["step"] == "retrying"
         await hub.engine.fire_due_timers()
     assert await hub.cases() == []
+
+
+def cancelled(account: str, contract: str) -> ContractCancelled:
+    return fresh(ContractCancelled, account_id=account, contract_id=contract)
+
+
+async def test_a_contract_cancelled_during_its_credit_review_is_never_provisioned(hub: Hub) -> None:
+    acct, contract = f"001{uuid.uuid4().hex[:8]}", f"800{uuid.uuid4().hex[:8]}"
+    await hub.deliver(activated(acct, contract, value="250000"))
+    await hub.deliver(cancelled(acct, contract))
+    assert (await hub.instance("activation", contract))["step"] == "cancelled"
+    (cancel,) = await hub.requests()  # the cancellation's own instance asks billing, which has nothing
+    assert cancel.action.value == "CANCEL"
+    await hub.deliver(failed(cancel, "no-subscriptions", retryable=True))
+    assert (await hub.instance("amendment", f"cancel:{contract}"))["step"] == "nothing-to-cancel"
+
+
+async def test_a_contract_cancelled_while_billing_creates_it_is_cancelled_after(hub: Hub) -> None:
+    acct, contract = f"001{uuid.uuid4().hex[:8]}", f"800{uuid.uuid4().hex[:8]}"
+    await hub.deliver(activated(acct, contract))
+    (create,) = await hub.requests()
+    await hub.deliver(cancelled(acct, contract))
+    (too_early,) = await hub.requests()
+    await hub.deliver(failed(too_early, "no-subscriptions", retryable=True))
+    await hub.deliver(completed(create, "sub_1", "sub_2"))
+    (undo,) = await hub.requests()
+    assert (undo.action.value, undo.contract_id) == ("CANCEL", contract)
+    assert (await hub.instance("activation", contract))["step"] == "cancelled"
