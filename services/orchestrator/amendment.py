@@ -28,6 +28,7 @@ from accord.workflows import (
     TimerFired,
     Transition,
     Trigger,
+    Wait,
     Workflow,
     field_of,
 )
@@ -90,6 +91,8 @@ def _transition(
     outcome: Outcome = Outcome.CONTINUE,
 ) -> Transition:
     waits = hub.answer_waits(state["request"], config.answer_sla) if step == "provisioning" else []
+    if state["action"] == "AMEND" and step in ("provisioning", "retrying"):
+        waits.append(Wait(CANCELLED, state["contract_id"]))  # a cancelled contract needs no amendment
     timers = [Timer(f"retry:{state['attempt']}", timedelta(seconds=state["delay"]))] if step == "retrying" else []
     return Transition(
         state={**state, "step": step},
@@ -154,6 +157,10 @@ def decide(state: dict[str, Any] | None, trigger: Trigger, config: hub.HubConfig
                 legal_entity=s.get("legal_entity"),
             )
             return _transition(s, "failed", config, cases=[case])
+        case EventArrived(event_type=t) if t == CANCELLED and step in ("provisioning", "retrying"):
+            # Cancelled while this change waited for the contract's subscriptions (or was being carried out: the
+            # cancellation's own instance ends the subscriptions whatever this change did to them).
+            return _transition(s, "superseded", config, outcome=Outcome.COMPLETE)
         case TimerFired(name=name) if step == "retrying" and name == f"retry:{s['attempt']}":
             return _ask(s, s["attempt"] + 1, None, config)
         case TimerFired(name=name) if step == "provisioning" and name == hub.answer_deadline(s["request"]):
@@ -181,5 +188,6 @@ def workflow(config: hub.HubConfig) -> Workflow:
         correlate={
             hub.COMPLETED: lambda e: str(field_of(e, "request_id")),
             hub.FAILED: lambda e: str(field_of(e, "request_id")),
+            CANCELLED: lambda e: str(field_of(e, "contract_id")),
         },
     )

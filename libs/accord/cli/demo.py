@@ -37,7 +37,7 @@ PERSON_STEPS = frozenset(
 
 
 #: steps where a workflow has ended well
-ENDED = frozenset({"done", "merged", "cancelled", "nothing-to-cancel"})
+ENDED = frozenset({"done", "merged", "cancelled", "nothing-to-cancel", "superseded"})
 
 
 class DemoError(AccordError):

@@ -319,3 +319,13 @@ async def test_a_contract_cancelled_while_billing_creates_it_is_cancelled_after(
     (undo,) = await hub.requests()
     assert (undo.action.value, undo.contract_id) == ("CANCEL", contract)
     assert (await hub.instance("activation", contract))["step"] == "cancelled"
+
+
+async def test_an_amendment_of_a_contract_cancelled_before_it_was_provisioned_ends(hub: Hub) -> None:
+    acct, contract = f"001{uuid.uuid4().hex[:8]}", f"800{uuid.uuid4().hex[:8]}"
+    amended = fresh(ContractAmended, account_id=acct, contract_id=contract, amendment_id=f"a{uuid.uuid4().hex[:6]}")
+    await hub.deliver(amended)
+    (first,) = await hub.requests()
+    await hub.deliver(failed(first, "no-subscriptions", retryable=True))
+    await hub.deliver(cancelled(acct, contract))
+    assert (await hub.instance("amendment", amended.amendment_id))["step"] == "superseded"
