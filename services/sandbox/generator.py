@@ -228,6 +228,54 @@ async def _reference_data(client: _Client) -> dict[str, str]:
     return subsidiaries
 
 
+async def _close_deal(
+    client: _Client, c: Customer, ns: str, crm_ids: dict[str, str], today: date, *, payment_method: bool = False
+) -> tuple[str, date, dict[str, Any]]:
+    """What sales does in the CRM for one customer: the account, a won opportunity with its lines, and the
+    activated contract. Returns (account id, contract start, contract). `payment_method`: the account carries the
+    card the customer gave on the order form (the sales book; the full book puts it on the billing customer)."""
+    crm = "/crm/services/data/v60.0/sobjects"
+    account = {
+        "Name": f"{ns} {c.name}",
+        "BillingCountry": c.country,
+        "CurrencyIsoCode": c.currency,
+        "Legal_Entity__c": c.entity,
+        "External_Id__c": f"{ns}-{c.key}",
+    }
+    if payment_method:
+        account["Payment_Method__c"] = c.card
+    if c.tax_id:
+        account["Tax_Id__c"] = c.tax_id
+    if c.parent:
+        account["ParentId"] = crm_ids[c.parent]
+    account_id = str((await client.call("POST", f"{crm}/Account", account)).json()["id"])
+    crm_ids[c.key] = account_id
+    start = today - timedelta(days=c.start_days_ago)
+    opportunity = {
+        "Name": f"{ns} {c.name} new business",
+        "AccountId": account_id,
+        "StageName": "Negotiation",
+        "CloseDate": start.isoformat(),
+        "CurrencyIsoCode": c.currency,
+    }
+    opp = (await client.call("POST", f"{crm}/Opportunity", opportunity)).json()["id"]
+    for line in c.lines:
+        item = {
+            "OpportunityId": opp,
+            "Product_Code__c": line.code,
+            "Quantity": line.quantity,
+            "UnitPrice": float(line.unit_price),
+            "Billing_Frequency__c": line.frequency,
+        }
+        await client.call("POST", f"{crm}/OpportunityLineItem", item)
+    await client.call("PATCH", f"{crm}/Opportunity/{opp}", {"StageName": "Closed Won"})
+    terms = {"StartDate": start.isoformat(), "ContractTerm": c.term_months}
+    contract: dict[str, Any] = (
+        await client.call("POST", f"/crm/services/apexrest/opportunities/{opp}/contract", terms)
+    ).json()
+    return account_id, start, contract
+
+
 async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dict[str, Any]:
     box: Sandbox = app.state.sandbox
     today = box.store.clock.now().date()
@@ -240,59 +288,9 @@ async def run(app: FastAPI, *, customers: int, seed: int, namespace: str) -> dic
     try:
         subsidiaries = await _reference_data(client)
         crm_ids: dict[str, str] = {}
-        crm = "/crm/services/data/v60.0/sobjects"
         apex = "/crm/services/apexrest"
         for c in book:
-            account = {
-                "Name": f"{ns} {c.name}",
-                "BillingCountry": c.country,
-                "CurrencyIsoCode": c.currency,
-                "Legal_Entity__c": c.entity,
-                "External_Id__c": f"{ns}-{c.key}",
-            }
-            if c.tax_id:
-                account["Tax_Id__c"] = c.tax_id
-            if c.parent:
-                account["ParentId"] = crm_ids[c.parent]
-            account_id = (await client.call("POST", f"{crm}/Account", account)).json()["id"]
-            crm_ids[c.key] = account_id
-            start = today - timedelta(days=c.start_days_ago)
-            opp = (
-                await client.call(
-                    "POST",
-                    f"{crm}/Opportunity",
-                    {
-                        "Name": f"{ns} {c.name} new business",
-                        "AccountId": account_id,
-                        "StageName": "Negotiation",
-                        "CloseDate": start.isoformat(),
-                        "CurrencyIsoCode": c.currency,
-                    },
-                )
-            ).json()["id"]
-            for line in c.lines:
-                await client.call(
-                    "POST",
-                    f"{crm}/OpportunityLineItem",
-                    {
-                        "OpportunityId": opp,
-                        "Product_Code__c": line.code,
-                        "Quantity": line.quantity,
-                        "UnitPrice": float(line.unit_price),
-                        "Billing_Frequency__c": line.frequency,
-                    },
-                )
-            await client.call("PATCH", f"{crm}/Opportunity/{opp}", {"StageName": "Closed Won"})
-            contract = (
-                await client.call(
-                    "POST",
-                    f"{apex}/opportunities/{opp}/contract",
-                    {
-                        "StartDate": start.isoformat(),
-                        "ContractTerm": c.term_months,
-                    },
-                )
-            ).json()
+            account_id, start, contract = await _close_deal(client, c, ns, crm_ids, today)
             await client.erp_upsert(
                 "customer",
                 f"{ns}-{c.key}",
@@ -508,7 +506,6 @@ async def run_sales(app: FastAPI, *, customers: int, seed: int, namespace: str, 
         )
     crm_ids = {key: parents[f"{ns}-{key}"] for key in earlier}
     client = _Client(app)
-    crm = "/crm/services/data/v60.0/sobjects"
     apex = "/crm/services/apexrest"
     expected: dict[str, dict[str, Any]] = {}
     stats = {"contracts": 0, "amendments": 0, "renewals": 0, "cancellations": 0}
@@ -516,54 +513,7 @@ async def run_sales(app: FastAPI, *, customers: int, seed: int, namespace: str, 
     try:
         await _reference_data(client)
         for c in book:
-            account = {
-                "Name": f"{ns} {c.name}",
-                "BillingCountry": c.country,
-                "CurrencyIsoCode": c.currency,
-                "Legal_Entity__c": c.entity,
-                "External_Id__c": f"{ns}-{c.key}",
-                "Payment_Method__c": c.card,
-            }
-            if c.tax_id:
-                account["Tax_Id__c"] = c.tax_id
-            if c.parent:
-                account["ParentId"] = crm_ids[c.parent]
-            account_id = (await client.call("POST", f"{crm}/Account", account)).json()["id"]
-            crm_ids[c.key] = account_id
-            start = today - timedelta(days=c.start_days_ago)
-            opp = (
-                await client.call(
-                    "POST",
-                    f"{crm}/Opportunity",
-                    {
-                        "Name": f"{ns} {c.name} new business",
-                        "AccountId": account_id,
-                        "StageName": "Negotiation",
-                        "CloseDate": start.isoformat(),
-                        "CurrencyIsoCode": c.currency,
-                    },
-                )
-            ).json()["id"]
-            for line in c.lines:
-                await client.call(
-                    "POST",
-                    f"{crm}/OpportunityLineItem",
-                    {
-                        "OpportunityId": opp,
-                        "Product_Code__c": line.code,
-                        "Quantity": line.quantity,
-                        "UnitPrice": float(line.unit_price),
-                        "Billing_Frequency__c": line.frequency,
-                    },
-                )
-            await client.call("PATCH", f"{crm}/Opportunity/{opp}", {"StageName": "Closed Won"})
-            contract = (
-                await client.call(
-                    "POST",
-                    f"{apex}/opportunities/{opp}/contract",
-                    {"StartDate": start.isoformat(), "ContractTerm": c.term_months},
-                )
-            ).json()
+            account_id, start, contract = await _close_deal(client, c, ns, crm_ids, today, payment_method=True)
             contracts = [contract["Id"]]
             stats["contracts"] += 1
             if c.amendment:
