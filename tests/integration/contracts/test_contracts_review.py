@@ -92,11 +92,12 @@ def test_compatible_change_passes_check_and_registers_as_a_new_version(
 
     check = run("check", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert check.exit_code == 0, check.output
-    assert "1 changed, 25 unchanged" in check.output
+    others = len(source.load(isolated_schemas).events) - 1
+    assert f"1 changed, {others} unchanged" in check.output
 
     register = run("register", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert register.exit_code == 0, register.output
-    assert "1 registered, 25 unchanged" in register.output
+    assert f"1 registered, {others} unchanged" in register.output
 
     diff = run("diff", subject, "1", "2", "--schemas", str(isolated_schemas), "--registry", registry_url)
     assert diff.exit_code == 0, diff.output
