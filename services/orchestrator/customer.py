@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from accord.casework import Severity, Verdict
-from accord.events import CustomerAccountMerged, CustomerAccountUpserted, SourceSystem
+from accord.events import CustomerAccountMerged, CustomerAccountUpserted, SourceSystem, TaxCalculated
 from accord.workflows import (
     CaseDecided,
     EventArrived,
@@ -38,6 +39,7 @@ from . import hub
 NAME = "lead-to-customer"
 UPSERTED = CustomerAccountUpserted.AVRO_NAME
 MERGED = CustomerAccountMerged.AVRO_NAME
+TAX = TaxCalculated.AVRO_NAME
 TARGETS = ("BILLING", "ERP")
 
 
@@ -75,7 +77,7 @@ def _transition(
 ) -> Transition:
     """The transition to `state`: what it waits for is derived from the state, every time."""
     account = state["account_id"]
-    waits = [Wait(UPSERTED, account), Wait(MERGED, account)]
+    waits = [Wait(UPSERTED, account), Wait(MERGED, account), Wait(TAX, account)]
     timers = []
     for target, t in state["targets"].items():
         if t["status"] == "asked":
@@ -212,6 +214,10 @@ def decide(state: Mapping[str, Any] | None, trigger: Trigger, config: hub.HubCon
                     )
                 )
             return _transition(s, "merged", config=config, cases=cases, outcome=Outcome.COMPLETE)
+        case EventArrived(event_type=t, event=event) if t == TAX:
+            if not s.get("master"):
+                return None
+            return _tax_check(s, event, config)
         case EventArrived(event_type=t, key=request, event=event) if t == hub.COMPLETED:
             target = _answered(s, request)
             if target is None or s["targets"][target]["status"] != "asked":
@@ -261,6 +267,33 @@ def decide(state: Mapping[str, Any] | None, trigger: Trigger, config: hub.HubCon
     return None
 
 
+def _tax_check(state: dict[str, Any], event: Any, config: hub.HubConfig) -> Transition | None:
+    """Tax billing calculated on one of the customer's documents, against the treatment the hub asked for."""
+    master = hub.CustomerMaster(**state["master"])
+    taxable, tax = field_of(event, "taxable_amount"), field_of(event, "tax_amount")
+    problem = hub.tax_mismatch(master, Decimal(str(field_of(taxable, "amount"))), Decimal(str(field_of(tax, "amount"))))
+    if problem is None:
+        return None
+    document = str(field_of(event, "document_id"))
+    case = RaiseCase(
+        kind="tax-mismatch",
+        reason=problem,
+        subject={"account_id": state["account_id"], "invoice_id": document},
+        evidence={
+            "billing": {
+                "document_id": document,
+                "taxable": str(field_of(taxable, "amount")),
+                "tax": str(field_of(tax, "amount")),
+                "currency": str(field_of(tax, "currency")),
+            },
+            "hub": {"tax_exempt": master.tax_exempt, "country": master.country, "legal_entity": master.legal_entity},
+        },
+        severity=Severity.HIGH,
+        legal_entity=master.legal_entity,
+    )
+    return _transition(state, state.get("step", _step(state)), config=config, cases=[case])
+
+
 def _accepted_as_is(data: Mapping[str, Any]) -> hub.CustomerMaster | None:
     """An operator approved an account the rules refuse: provision it if at least its legal entity is known."""
     entity = data.get("legal_entity") or hub.legal_entity_of(str(data.get("country_code") or ""))
@@ -289,6 +322,7 @@ def workflow(config: hub.HubConfig) -> Workflow:
         correlate={
             UPSERTED: lambda e: str(field_of(e, "account_id")),
             MERGED: lambda e: str(field_of(e, "merged_account_id")),
+            TAX: lambda e: str(field_of(e, "account_id")),
             hub.COMPLETED: lambda e: str(field_of(e, "request_id")),
             hub.FAILED: lambda e: str(field_of(e, "request_id")),
         },

@@ -185,6 +185,20 @@ def validate(account: Mapping[str, Any]) -> tuple[CustomerMaster | None, list[st
     return master, []
 
 
+def tax_mismatch(master: CustomerMaster, taxable: Decimal, tax: Decimal) -> str | None:
+    """What is wrong with the tax billing charged on a document of this customer, or None.
+
+    A reverse-charge or exempt customer pays no tax; a taxable customer of the EU or UK entity pays VAT. (US sales
+    tax depends on nexus the hub does not know: no rule.) A document with nothing taxable says nothing."""
+    if taxable == 0:
+        return None
+    if master.tax_exempt and tax != 0:
+        return f"billing charged {tax} tax to a customer who is tax exempt (reverse charge)"
+    if not master.tax_exempt and master.legal_entity in ("EU", "UK") and tax == 0:
+        return f"billing charged no VAT to a taxable customer of {master.legal_entity} in {master.country}"
+    return None
+
+
 def request_id(*parts: object) -> str:
     return str(uuid.uuid5(REQUEST_NAMESPACE, "/".join(str(p) for p in parts)))
 

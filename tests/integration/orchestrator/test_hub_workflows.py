@@ -31,6 +31,7 @@ from accord.events import (
     ProvisioningFailed,
     SourceSystem,
     SubscriptionProvisionRequested,
+    TaxCalculated,
 )
 from accord.migrations import migrate
 from accord.serde import EventCodec
@@ -329,3 +330,26 @@ async def test_an_amendment_of_a_contract_cancelled_before_it_was_provisioned_en
     await hub.deliver(failed(first, "no-subscriptions", retryable=True))
     await hub.deliver(cancelled(acct, contract))
     assert (await hub.instance("amendment", amended.amendment_id))["step"] == "superseded"
+
+
+def tax(account: str, document: str, taxable: str, amount: str) -> TaxCalculated:
+    return fresh(
+        TaxCalculated,
+        account_id=account,
+        document_id=document,
+        taxable_amount=Money(amount=Decimal(taxable), currency="EUR"),
+        tax_amount=Money(amount=Decimal(amount), currency="EUR"),
+    )
+
+
+async def test_tax_charged_to_a_reverse_charge_customer_is_a_case(hub: Hub) -> None:
+    acct = f"001{uuid.uuid4().hex[:8]}"
+    await hub.deliver(upserted(acct))  # German business of the Dutch entity: reverse charge
+    await hub.requests()
+    await hub.deliver(tax(acct, "in_ok", "100", "0"), tax(acct, "in_bad", "100", "19"))
+    (case,) = await hub.cases()
+    assert case["kind"] == "tax-mismatch"
+    row = await hub.pool.fetchrow(
+        f"SELECT invoice_id, evidence::text FROM {SCHEMA}.cases WHERE id = $1::uuid", case["id"]
+    )
+    assert row["invoice_id"] == "in_bad" and '"tax": "19' in row["evidence"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -100,3 +101,38 @@ def test_a_missing_prerequisite_is_waited_for_with_patience_before_a_person() ->
     )
     assert config.retry_delay(2, "in-doubt") is None
     assert [config.retry_delay(n, "no-subscriptions") for n in range(2, 6)] == [timedelta(seconds=10)] * 3 + [None]
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "taxable", "tax", "wrong"),
+    [
+        ("reverse charge, no tax", {}, "100", "0", None),
+        ("reverse charge, taxed", {}, "100", "19", "tax exempt"),
+        ("Dutch customer, VAT", {"country_code": "NL", "tax_id": "NL123456789B01"}, "100", "21", None),
+        ("Dutch customer, no VAT", {"country_code": "NL", "tax_id": "NL123456789B01"}, "100", "0", "no VAT"),
+        (
+            "UK customer, no VAT",
+            {"country_code": "GB", "currency": "GBP", "tax_id": "GB123456789", "legal_entity": "UK"},
+            "100",
+            "0",
+            "no VAT",
+        ),
+        (
+            "US customer, no sales tax: no rule",
+            {"country_code": "US", "currency": "USD", "tax_id": None, "legal_entity": "US"},
+            "100",
+            "0",
+            None,
+        ),
+        ("nothing taxable says nothing", {"country_code": "NL", "tax_id": "NL1234"}, "0", "0", None),
+    ],
+)
+def test_tax_billing_charged_against_the_treatment_asked_for(
+    name: str, fields: dict[str, Any], taxable: str, tax: str, wrong: str | None
+) -> None:
+    master, _ = hub.validate(account(**fields))
+    assert master is not None, name
+    problem = hub.tax_mismatch(master, Decimal(taxable), Decimal(tax))
+    assert (problem is None) == (wrong is None), (name, problem)
+    if wrong is not None:
+        assert problem is not None and wrong in problem, (name, problem)
