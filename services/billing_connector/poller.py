@@ -19,6 +19,8 @@ from accord.ingest import Outcome, Source, Via, ingest, json_body, load_cursor, 
 from accord.runtime import EventCodec
 
 log = logging.getLogger("accord_billing_connector.poller")
+#: the cursor of a poller that started before billing had any event: everything counts, from the first one
+FROM_START = "@start"
 
 
 class CatchUpPoller:
@@ -45,13 +47,23 @@ class CatchUpPoller:
             await save_cursor(conn, schema=self.schema, source=self.source.name, position=event_id)
 
     async def start_from_latest(self) -> str | None:
-        """With no cursor yet: start after the newest event now (older history is a backfill, not catch-up)."""
+        """With no cursor yet: start after the newest event now (older history is a backfill, not catch-up).
+        With no event at all yet, start at the beginning (`FROM_START`): the first events are not skipped."""
         page = await self._get({"limit": 1})
-        if not page["data"]:
-            return None
-        newest = str(page["data"][0]["id"])
+        newest = str(page["data"][0]["id"]) if page["data"] else FROM_START
         await self.start_from(newest)
         return newest
+
+    async def _oldest(self) -> str | None:
+        """The id of the oldest event there is (pages from the newest towards it: only used once, at start)."""
+        oldest, after = None, None
+        while True:
+            page = await self._get({"limit": 100, **({"starting_after": after} if after else {})})
+            if not page["data"]:
+                return oldest
+            oldest = after = str(page["data"][-1]["id"])
+            if not page.get("has_more"):
+                return oldest
 
     async def _get(self, params: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.get("/billing/v1/events", params=params)
@@ -66,6 +78,27 @@ class CatchUpPoller:
         if cursor is None:
             await self.start_from_latest()
             return outcomes
+        if cursor == FROM_START:
+            # Events may exist by now: ingest the oldest, then go on after it as usual.
+            first = await self._oldest()
+            if first is None:
+                return outcomes
+            response = await self.client.get(f"/billing/v1/events/{first}")
+            response.raise_for_status()
+            event = response.json()
+            async with self.pool.acquire() as conn, conn.transaction():
+                result = await ingest(
+                    conn,
+                    schema=self.schema,
+                    source=self.source,
+                    codec=self.codec,
+                    raw_body=json_body(event),
+                    payload=event,
+                    via=Via.POLL,
+                )
+                cursor = first
+                await save_cursor(conn, schema=self.schema, source=self.source.name, position=cursor)
+            outcomes[result.outcome.value] += 1
         while True:
             page = await self._get({"ending_before": cursor, "limit": self.page_size})
             # Newest first within the page: ingest oldest first, so versions arrive in order.

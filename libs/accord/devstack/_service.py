@@ -45,7 +45,7 @@ class ServicePart:
     def start(self, home: Path, env: Mapping[str, str]) -> PartRecord:
         workdir = home / self.name
         workdir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = self.choose_port(workdir)
         child_env = {**os.environ, **env}
         if self.extra_env is not None:
             child_env.update(self.extra_env(workdir))
@@ -63,6 +63,10 @@ class ServicePart:
             pid_started_at=started,
             log=str(log),
         )
+
+    def choose_port(self, workdir: Path) -> int:
+        """A free loopback port (a subclass may keep one across restarts)."""
+        return free_port()
 
     def wait_ready(self, record: PartRecord, timeout: float) -> None:
         wait_until(record, lambda: self.health(record).healthy, timeout, f"GET {self.health_path}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,19 @@ class AccordServicePart(ServicePart):
         self.prepare = prepare
         self.oauth = oauth  # the system's API wants OAuth client credentials (the sandbox takes any pair)
 
+    def choose_port(self, workdir: Path) -> int:
+        """The port it had before, if it is free: a restarted service keeps its address, as a deployed one does,
+        so the webhooks the sandbox is still delivering (or retrying) to it arrive."""
+        saved = workdir / "port"
+        if saved.exists():
+            port = int(saved.read_text())
+            with contextlib.suppress(OSError), socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+                return port
+        port = super().choose_port(workdir)
+        saved.write_text(str(port))
+        return port
+
     def _settings(self, workdir: Path) -> dict[str, str]:
         extra = dict(self.settings)
         if self.webhook is not None:
@@ -106,6 +120,9 @@ class AccordServicePart(ServicePart):
         previous = Path(record.log or "").parent / "subscription.json"
         if previous.exists():
             old = json.loads(previous.read_text())
+            if old.get("url") == record.address + path:
+                record.extra["subscription"] = old["id"]
+                return  # same address: the subscription and its pending deliveries stay
             httpx.delete(f"{sandbox}/admin/webhooks/{old['id']}", timeout=10)
         secret = _secret(Path(record.log or "").parent)
         response = httpx.post(
@@ -120,9 +137,12 @@ class AccordServicePart(ServicePart):
         record.extra["subscription"] = sub["id"]
 
     def stop(self, record: PartRecord, timeout: float) -> None:
+        running = record.process() is not None
         super().stop(record, timeout)
         subscription = Path(record.log or "").parent / "subscription.json"
-        if subscription.exists() and record.extra.get("sandbox"):
+        # A dead process is being cleared before a restart on the same port: its subscription stays (with what
+        # the sandbox is still delivering to it). A running one is being stopped for good.
+        if running and subscription.exists() and record.extra.get("sandbox"):
             old = json.loads(subscription.read_text())
             # the sandbox may be down already: its subscriptions went with it
             with contextlib.suppress(httpx.HTTPError):
