@@ -22,6 +22,7 @@ import datetime
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Self
 
@@ -31,6 +32,7 @@ from accord.events import (
     DivergenceDetected,
     DivergenceResolved,
     Meta,
+    Money,
     Resolution,
     Severity,
     SourceSystem,
@@ -324,13 +326,26 @@ def detected_event(record: FindingRecord, now: datetime.datetime) -> DivergenceD
         field=f.field,
         observations=[
             ObservationRecord(
-                system=o.system, value_text=_value_text(o, f.field), observed_at=o.observed_at, entity_version=o.version
+                system=o.system,
+                value_text=_value_text(o, f.field),
+                observed_at=o.observed_at,
+                entity_version=o.version,
+                record_id=o.record_id,
+                source_event_ids=list(o.source_event_ids),
             )
             for o in f.evidence
         ]
         + missing,
         severity=severity(f),
         auto_repairable=f.safe,
+        divergence_class=f.finding_class.value,
+        sub_cause=None if f.sub_cause is None else f.sub_cause.value,
+        amount_at_risk=None
+        if f.amount_at_risk is None or f.currency is None
+        else Money(amount=f.amount_at_risk.quantize(Decimal("0.0001")), currency=f.currency),
+        detail=f.detail[:2000],
+        first_seen=record.first_seen,
+        repair=f.repair.value,
     )
 
 
