@@ -22,22 +22,26 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def main(settings: ReconcilerSettings) -> None:
     codec = EventCodec.connect(settings.schema_registry_url)
     # Schema ids looked up now: encoding inside a transaction never waits on HTTP.
-    codec.warm_up((cls.TOPIC, cls) for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged))
+    topics = settings.topics
+    codec.warm_up(
+        (topics.get(cls.TOPIC, cls.TOPIC), cls) for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged)
+    )
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     assert pool is not None
     try:
-        await PostgresStore(pool, schema_name(NAME)).migrate()  # the runtime's outbox first: cases write to it
+        # the runtime's outbox first: cases write to it
+        await PostgresStore(pool, schema_name(settings.service_name)).migrate()
         async with pool.acquire() as conn:
-            await migrate_casework(conn, schema=schema_name(NAME))
+            await migrate_casework(conn, schema=schema_name(settings.service_name))
     finally:
         await pool.close()
 
     class ReconcilerHost(ServiceHost):
         runtime_class = reconciler_runtime(
-            settings.policy(), dry_run=settings.dry_run, sweep_batch=settings.sweep_batch
+            settings.policy(), dry_run=settings.dry_run, sweep_batch=settings.sweep_batch, topics=topics
         )
 
-    host = ReconcilerHost(service(), settings, codec, migrations=MIGRATIONS)
+    host = ReconcilerHost(service(topics, name=settings.service_name), settings, codec, migrations=MIGRATIONS)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, host.stop.set)

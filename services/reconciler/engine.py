@@ -87,11 +87,24 @@ class Report:
 class Reconciler:
     """Applies observations and deadlines to the tables of `schema` (migrations 6001+, casework, the outbox)."""
 
-    def __init__(self, *, schema: str, policy: Policy, encode: Encode, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        schema: str,
+        policy: Policy,
+        encode: Encode,
+        dry_run: bool = False,
+        topics: Mapping[str, str] | None = None,
+    ) -> None:
         self.s = schema
         self.policy = policy
         self.encode = encode
         self.dry_run = dry_run
+        #: catalogue topic → the topic in use (tests and multi-tenant clusters rename them)
+        self.topics = dict(topics or {})
+
+    def topic(self, catalogue: str) -> str:
+        return self.topics.get(catalogue, catalogue)
 
     # -- entry points ----------------------------------------------------------------------------------------
 
@@ -319,6 +332,7 @@ class Reconciler:
             legal_entity=f.legal_entity,
             actor="reconciler",
         )
+        await self._casework_written(conn)
         return record.model_copy(update={"note": f"case {raised.case.id}"})
 
     async def _close_case(self, conn: asyncpg.Connection, record: FindingRecord) -> None:
@@ -335,6 +349,7 @@ class Reconciler:
                 actor="reconciler",
                 note="the systems agree again: closed by the reconciler",
             )
+        await self._casework_written(conn)
 
     async def _write_findings(
         self, conn: asyncpg.Connection, records: list[FindingRecord], now: datetime.datetime
@@ -385,7 +400,17 @@ class Reconciler:
 
     def _event(self, event: Event) -> tuple[str, str, bytes]:
         key = event.divergence_key  # type: ignore[attr-defined]
-        return (TOPIC, key, self.encode(TOPIC, event))
+        topic = self.topic(TOPIC)
+        return (topic, key, self.encode(topic, event))
+
+    async def _casework_written(self, conn: asyncpg.Connection) -> None:
+        """accord.casework writes `ExceptionChanged` under its catalogue topic: move this transaction's rows to the
+        topic in use (no committed row can carry the catalogue name when a mapping is set)."""
+        target = self.topic(ExceptionChanged.TOPIC)
+        if target != ExceptionChanged.TOPIC:
+            await conn.execute(
+                f"UPDATE {self.s}.outbox SET topic = $2 WHERE topic = $1", ExceptionChanged.TOPIC, target
+            )
 
 
 def _legal_entity(state: MatchState) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from confluent_kafka import Producer
@@ -57,8 +57,10 @@ TOPICS = tuple(
 )
 
 
-def service() -> Service:
-    return Service(name=NAME, topics=TOPICS, handlers={})
+def service(topics: Mapping[str, str] | None = None, *, name: str = NAME) -> Service:
+    """The reconciler's subscriptions, under the topics in use (`topics` renames catalogue topics)."""
+    names = dict(topics or {})
+    return Service(name=name, topics=tuple(names.get(t, t) for t in TOPICS), handlers={})
 
 
 def utcnow() -> datetime.datetime:
@@ -72,6 +74,7 @@ class ReconcilerRuntime(Runtime):
     policy: ClassVar[Policy] = Policy()
     dry_run: ClassVar[bool] = False
     sweep_batch: ClassVar[int] = 500
+    topics: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -87,7 +90,9 @@ class ReconcilerRuntime(Runtime):
         if not isinstance(store, PostgresStore):
             raise ConfigurationError("the reconciler runs on PostgresStore only (its tables share its schema)")
         self.pg = store
-        self.engine = Reconciler(schema=store.schema, policy=self.policy, encode=codec.encode, dry_run=self.dry_run)
+        self.engine = Reconciler(
+            schema=store.schema, policy=self.policy, encode=codec.encode, dry_run=self.dry_run, topics=self.topics
+        )
         self.clock: Callable[[], datetime.datetime] = utcnow  # tests move time by replacing it
         self.last: Report = Report()
         self._ticks = 0
@@ -140,10 +145,12 @@ class ReconcilerRuntime(Runtime):
         return applied
 
 
-def reconciler_runtime(policy: Policy, *, dry_run: bool = False, sweep_batch: int = 500) -> type[ReconcilerRuntime]:
+def reconciler_runtime(
+    policy: Policy, *, dry_run: bool = False, sweep_batch: int = 500, topics: Mapping[str, str] | None = None
+) -> type[ReconcilerRuntime]:
     """A `ReconcilerRuntime` class bound to `policy`, for `ServiceHost.runtime_class`."""
     return type(
         "BoundReconcilerRuntime",
         (ReconcilerRuntime,),
-        {"policy": policy, "dry_run": dry_run, "sweep_batch": sweep_batch},
+        {"policy": policy, "dry_run": dry_run, "sweep_batch": sweep_batch, "topics": dict(topics or {})},
     )

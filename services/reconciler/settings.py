@@ -17,6 +17,8 @@ from .rules import Policy
 class ReconcilerSettings(RuntimeSettings):
     model_config = SettingsConfigDict(env_prefix="ACCORD_RECONCILER_", frozen=True, extra="ignore")
 
+    #: the consumer group and PostgreSQL schema (several reconcilers on one cluster, or a test's own)
+    service_name: str = Field(default="reconciler", pattern=r"^[a-z_][a-z0-9_]*$")
     #: per relation (journal, contract, amendment, account): seconds the target system has to agree, e.g.
     #: ACCORD_RECONCILER_SLA_SECONDS='{"journal": 300}'; relations not named keep their default (rules.Policy)
     sla_seconds: dict[Relation, float] = Field(default_factory=dict)
@@ -28,6 +30,8 @@ class ReconcilerSettings(RuntimeSettings):
     base_currencies: dict[str, str] = Field(default_factory=dict)
     #: detect and publish, but decide no repair and raise no case: findings stay open, `repairs` says what it would do
     dry_run: bool = False
+    #: catalogue topic → topic in use, e.g. '{"billing.invoices": "acme.billing.invoices"}'
+    topics: dict[str, str] = Field(default_factory=dict)
     #: how many due keys one sweep takes (the sweeper runs every second)
     sweep_batch: int = Field(default=500, ge=1, le=10_000)
 

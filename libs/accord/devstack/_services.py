@@ -162,7 +162,7 @@ DEMO_RATES = {
 
 
 def service_parts() -> list[ServicePart]:
-    """The hub first (it prepares the contracts), then the connectors."""
+    """The hub first (it prepares the contracts), then the connectors, then the reconciler."""
     return [
         AccordServicePart(
             "orchestrator", "accord_orchestrator", prefix="ORCHESTRATOR", prepare=True, compose_port=8091
@@ -191,4 +191,5 @@ def service_parts() -> list[ServicePart]:
             # the sandbox ERP's own rate table, for documents in another currency than the subsidiary's
             settings={"ACCORD_ERP_RATES": json.dumps(DEMO_RATES)},
         ),
+        AccordServicePart("reconciler", "accord_reconciler", prefix="RECONCILER", compose_port=8095),
     ]
