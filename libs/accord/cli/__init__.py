@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import typer
 
 from accord.errors import AccordError
@@ -23,6 +25,9 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(exceptions.app, name="exceptions")
 app.command("replay")(replay.replay)
 app.command("demo")(demo.demo)
+# Services add their own groups (`accord reconcile`) through the `accord.cli` entry point group.
+for _entry in entry_points(group="accord.cli"):
+    app.add_typer(_entry.load(), name=_entry.name)
 
 
 def main() -> None:

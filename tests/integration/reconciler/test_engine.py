@@ -4,6 +4,8 @@ findings with their lifecycle, cases for a person, divergences in the outbox. Ti
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -11,8 +13,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 from accord.casework import Verdict, decide_case, migrate_casework
+from accord.cli import app
 from accord.events import (
     DivergenceDetected,
     DivergenceResolved,
@@ -24,6 +28,7 @@ from accord.events import (
 from accord.migrations import migrate
 from accord.runtime import PostgresStore
 from accord.serde import EventCodec
+from accord_reconciler import report
 from accord_reconciler.__main__ import MIGRATIONS
 from accord_reconciler.engine import Reconciler
 from accord_reconciler.model import observe
@@ -209,3 +214,33 @@ async def test_dry_run_decides_nothing_but_says_what_it_would_do(recon: Recon) -
     repairs = await recon.pool.fetch(f"SELECT repair, dry_run, detail FROM {SCHEMA}.repairs")
     assert [(r["repair"], r["dry_run"]) for r in repairs] == [("redrive_posting", True)]
     assert repairs[0]["detail"].startswith("would redrive_posting")
+
+
+async def test_the_report_counts_what_the_tables_hold(
+    recon: Recon, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await recon.deliver(at(0), invoice("in_6"), invoice("in_7"), requested("in_7", "r7"), posted("in_7", "r7"))
+    await recon.deliver(at(0), invoice("in_8"), requested("in_8", "r8"), posted("in_8", "r8", total="99.00"))
+    await recon.sweep(at(minutes=11))
+    async with recon.pool.acquire() as conn:
+        data = await report.build(conn, schema=SCHEMA, now=at(minutes=20))
+    assert (data["keys"], data["divergent_keys"], data["pending_deadlines"]) == (3, 2, 0)
+    assert data["match_rate"] == pytest.approx(1 / 3)
+    assert {(r["finding_class"], r["legal_entity"], r["status"], r["age"]) for r in data["open"]} == {
+        ("missing", "EU", "REPAIRING", "<1h"),
+        ("amount_mismatch", "EU", "ESCALATED", "<1h"),
+    }
+    assert {(r["finding_class"], r["amount"]) for r in data["at_risk"]} == {
+        ("missing", "120.00"),
+        ("amount_mismatch", "21.00"),
+    }
+    assert data["time_to_detect"]["findings"] == 2
+    assert data["repairs"] == [{"repair": "redrive_posting", "dry_run": False, "n": 1}]
+
+    # the same through the command line, as JSON
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["reconcile", "report", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["divergent_keys"] == 2
+    bad = await asyncio.to_thread(CliRunner().invoke, app, ["reconcile", "report", "--schema", "nope"])
+    assert bad.exit_code != 0 and "no reconciler tables" in str(bad.exception)
