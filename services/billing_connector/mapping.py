@@ -314,7 +314,10 @@ def invoice_finalized(c: _Ctx) -> list[Event]:
                 description=str(line.get("description") or ""),
                 subscription_item_id=line.get("subscription_item"),
                 quantity=Decimal(quantity),
-                unit_price=Money(amount=money(line["amount"], currency).amount / quantity, currency=currency.upper()),
+                unit_price=Money(
+                    amount=(money(line["amount"], currency).amount / quantity).quantize(Decimal("0.0001")),
+                    currency=currency.upper(),
+                ),
                 amount=money(line["amount"], currency),
                 period=period(line["period"]["start"], line["period"]["end"]),
                 proration=bool(line.get("proration")),

@@ -222,6 +222,8 @@ class JournalExecutor:
             "custbody_accord_source_currency": payload["source_currency"],
             "custbody_accord_rate": payload["rate"],
             "custbody_accord_original_date": payload.get("original_date"),
+            # the billing document's version the entry reflects: the reconciler compares it with billing's
+            "custbody_accord_version": payload.get("entity_version"),
         }
 
     async def _result(self, external_id: str, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -394,3 +394,13 @@ def test_zero_decimal_currency_is_not_divided() -> None:
     assert money(1250, "eur").amount == Decimal("12.50")
     with pytest.raises(MappingError, match="minor units"):
         money(12.5, "eur")
+
+
+def test_a_unit_price_that_does_not_divide_evenly_is_kept_to_four_places() -> None:
+    line = {"id": "il_9", "amount": 10000, "quantity": 3, "description": "3 x SEAT", "proration": False}
+    lines = {"data": [{**line, "period": {"start": T0, "end": T0 + 30 * 86400}}]}
+    source = delivery("invoice.finalized", invoice(lines=lines, subtotal=10000, tax=0, total=10000, amount_due=10000))
+    result = map_event(source, CUSTOMER)
+    assert isinstance(result, Mapped), result  # not a MappingError: the invoice reaches the stream
+    issued = next(e for e in result.events if isinstance(e, InvoiceIssued))
+    assert issued.lines[0].unit_price.amount == Decimal("33.3333")
