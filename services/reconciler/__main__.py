@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 
 from accord.casework import migrate_casework
-from accord.events import DivergenceDetected, DivergenceResolved, ExceptionChanged
+from accord.events import DivergenceDetected, DivergenceResolved, ExceptionChanged, RepairRequested
 from accord.runtime import PostgresStore, ServiceHost, schema_name, setup_logging, setup_tracing
 from accord.serde import EventCodec
 
@@ -24,7 +24,8 @@ async def main(settings: ReconcilerSettings) -> None:
     # Schema ids looked up now: encoding inside a transaction never waits on HTTP.
     topics = settings.topics
     codec.warm_up(
-        (topics.get(cls.TOPIC, cls.TOPIC), cls) for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged)
+        (topics.get(cls.TOPIC, cls.TOPIC), cls)
+        for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged, RepairRequested)
     )
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     assert pool is not None

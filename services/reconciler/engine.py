@@ -33,8 +33,12 @@ from accord.events import (
     ExceptionChanged,
     ExceptionStatus,
     PeriodStatus,
+    RepairAction,
+    RepairRequested,
     Resolution,
     Severity,
+    SourceSystem,
+    new_meta,
 )
 
 from . import metrics
@@ -44,14 +48,17 @@ from .lifecycle import (
     FindingRecord,
     FindingStatus,
     detected_event,
+    repair_failed,
     resolved_event,
     severity,
     track,
     triage,
 )
 from .lifecycle import resolve as resolve_finding
-from .model import MatchState, Observation, PeriodBook, aliases_of, resolve
+from .model import MatchState, Observation, PeriodBook, RecordKind, Status, aliases_of, resolve
 from .rules import Policy, Repair, assess
+from .snapshots import align_versions
+from .views import summarize, write_views
 
 Encode = Callable[[str, Event], bytes]
 TOPIC = DivergenceDetected.TOPIC  # recon.divergences
@@ -139,6 +146,21 @@ class Reconciler:
         touched: dict[str, MatchState] = {}
         for key, obs in routed.items():
             touched[key] = (states.get(key) or MatchState.empty(key)).add(*obs).compact()
+        return await self._evaluate(conn, touched, now)
+
+    async def observe_snapshot(
+        self, conn: asyncpg.Connection, by_key: Mapping[str, list[Observation]], now: datetime.datetime
+    ) -> Report:
+        """A state run's observations of its candidate keys, added to what the stream said and evaluated.
+
+        A record read from an API has no event version; `snapshots.align_versions` gives it the stream's, so a
+        person's later edit outranks the stream's older statement of the same record (and an unchanged re-read is
+        the same statement, not added twice)."""
+        states = await self._load(conn, set(by_key))
+        touched: dict[str, MatchState] = {}
+        for key, observations in by_key.items():
+            state = states.get(key) or MatchState.empty(key)
+            touched[key] = state.add(*align_versions(state, observations)).compact()
         return await self._evaluate(conn, touched, now)
 
     async def sweep(self, conn: asyncpg.Connection, now: datetime.datetime, *, limit: int = 500) -> Report:
@@ -239,21 +261,28 @@ class Reconciler:
         outbox: list[tuple[str, str, bytes]] = []
         for key, state in states.items():
             assessment = assess(state, now, self.policy, periods=periods)
+            repair_deadlines: list[datetime.datetime] = []
             for change in track(records.get(key, {}), assessment.findings, now, key=key):
                 record = change.record
                 if change.kind in (ChangeKind.OPENED, ChangeKind.REOPENED):
-                    record = await self._triage(conn, record, now, report)
                     outbox.append(self._event(detected_event(record, now)))
+                    record = await self._triage(conn, record, now, report, outbox)
+                    if record.status is FindingStatus.REPAIRING:
+                        repair_deadlines.append(now + self.policy.repair_timeout)
                     report.opened[record.finding.finding_class.value] += 1
                     report.findings.append(record)
                     metrics.detected(record, now)
+                elif change.kind is ChangeKind.UPDATED and record.status is FindingStatus.REPAIRING:
+                    record, due = await self._follow_repair(conn, record, now, report, outbox)
+                    if due is not None:
+                        repair_deadlines.append(due)
                 elif change.kind is ChangeKind.AUTO_CLOSED:
                     await self._close_case(conn, record)
                     outbox.append(self._event(resolved_event(record, now)))
                     report.closed += 1
                     metrics.resolved(record)
                 finding_rows.append(record)
-            deadline = assessment.next_deadline
+            deadline = min((d for d in (assessment.next_deadline, *repair_deadlines) if d is not None), default=None)
             state_rows.append(
                 (
                     key,
@@ -278,6 +307,8 @@ class Reconciler:
                     observations = EXCLUDED.observations, updated_at = EXCLUDED.updated_at""",
             state_rows,
         )
+        # accord's view of each system, beside the states: what a state run's snapshot is compared with
+        await write_views(conn, self.s, summarize(states.values()), keys=list(states))
         if finding_rows:
             await self._write_findings(conn, finding_rows, now)
         if outbox:
@@ -285,7 +316,12 @@ class Reconciler:
         return report
 
     async def _triage(
-        self, conn: asyncpg.Connection, record: FindingRecord, now: datetime.datetime, report: Report
+        self,
+        conn: asyncpg.Connection,
+        record: FindingRecord,
+        now: datetime.datetime,
+        report: Report,
+        outbox: list[tuple[str, str, bytes]],
     ) -> FindingRecord:
         record, repair = triage(record, now, dry_run=self.dry_run)
         f = record.finding
@@ -296,16 +332,53 @@ class Reconciler:
             return record
         report.repairs[repair.value] += 1
         metrics.REPAIRS.labels(repair.value, str(self.dry_run).lower()).inc()
+        attempt = max(record.repair_attempts, 1)
+        request = None if self.dry_run else repair_request(record, now)
         await conn.execute(
-            f"""INSERT INTO {self.s}.repairs (finding_id, occurrence, repair, dry_run, detail)
-                VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+            f"""INSERT INTO {self.s}.repairs (finding_id, occurrence, repair, attempt, repair_id, dry_run, detail)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
             f.finding_id,
             record.occurrence,
             repair.value,
+            attempt,
+            None if request is None else request.repair_id,
             self.dry_run,
-            f"{'would ' if self.dry_run else ''}{repair.value}: {f.detail}"[:2000],
+            f"{'would ' if self.dry_run else ''}{repair.value} (attempt {attempt}): {f.detail}"[:2000],
         )
+        if request is not None:
+            topic = self.topic(RepairRequested.TOPIC)
+            outbox.append((topic, request.key(), self.encode(topic, request)))
         return record
+
+    async def _follow_repair(
+        self,
+        conn: asyncpg.Connection,
+        record: FindingRecord,
+        now: datetime.datetime,
+        report: Report,
+        outbox: list[tuple[str, str, bytes]],
+    ) -> tuple[FindingRecord, datetime.datetime | None]:
+        """A repair still not converged after its timeout is tried again, or, attempts spent, goes to a person.
+        Returns the record and when to look again."""
+        if record.status is not FindingStatus.REPAIRING:
+            return record, None
+        started = max((t.at for t in record.history if t.status is FindingStatus.REPAIRING), default=now)
+        due = started + self.policy.repair_timeout
+        if now < due:
+            return record, due
+        record = repair_failed(
+            record,
+            now,
+            f"the systems still disagree {self.policy.repair_timeout} after {record.finding.repair.value}",
+            retryable=True,
+            max_attempts=self.policy.repair_attempts,
+        )
+        if record.status is FindingStatus.ESCALATED:
+            record = await self._raise_case(conn, record)
+            report.escalated += 1
+            return record, None
+        record = await self._triage(conn, record, now, report, outbox)
+        return record, now + self.policy.repair_timeout
 
     async def _raise_case(self, conn: asyncpg.Connection, record: FindingRecord) -> FindingRecord:
         f = record.finding
@@ -415,3 +488,42 @@ class Reconciler:
 
 def _legal_entity(state: MatchState) -> str | None:
     return next((o.legal_entity for o in state.observations if o.legal_entity), None)
+
+
+_ACTIONS = {
+    Repair.REDRIVE_POSTING: (RepairAction.REDRIVE_POSTING, SourceSystem.BILLING),
+    Repair.RESYNC_CRM_STATUS: (RepairAction.RESYNC_CRM_STATUS, SourceSystem.CRM),
+    Repair.READ_BACK: (RepairAction.READ_BACK, SourceSystem.ERP),
+}
+
+
+def repair_request(record: FindingRecord, now: datetime.datetime) -> RepairRequested:
+    """What the connector of the system to repair is asked to do (its id is stable per finding, occurrence and
+    attempt: a re-publication is the same request)."""
+    f = record.finding
+    action, target = _ACTIONS[f.repair]
+    repair_id = str(uuid.uuid5(f.finding_id, f"repair/{record.occurrence}/{record.repair_attempts}"))
+    in_doubt = [o for o in f.evidence if o.kind is RecordKind.JOURNAL_REQUEST and o.status == Status.IN_DOUBT]
+    meta = new_meta(
+        RepairRequested,
+        source_system=SourceSystem.ACCORD,
+        source_id=repair_id,
+        correlation_id=str(f.finding_id),
+        entity_version=record.repair_attempts,
+        legal_entity=f.legal_entity,
+        occurred_at=now,
+        event_id=uuid.UUID(repair_id),
+    )
+    return RepairRequested(
+        meta=meta,
+        repair_id=repair_id,
+        divergence_key=f.divergence_key,
+        divergence_id=record.divergence_id,
+        action=action,
+        target_system=target,
+        entity_type=f.entity_type,
+        entity_id=f.entity_id,
+        account_id=f.account_id,
+        journal_request_id=in_doubt[-1].record_id if in_doubt else None,
+        detail=f.detail[:2000],
+    )

@@ -142,6 +142,10 @@ class Policy:
     #: whether a contract renewed under a new id must get its own subscription; the q2c flow does not provision
     #: renewals yet (the orchestrator ignores contract-renewed), so by default a renewal is not expected in billing
     renewals_need_subscription: bool = False
+    #: how long a safe repair has to make the systems agree before it is tried again
+    repair_timeout: datetime.timedelta = datetime.timedelta(minutes=10)
+    #: attempts of a safe repair before the finding goes to a person
+    repair_attempts: int = 3
     #: (class, sub-cause) → repair; a class with no entry (for its sub-cause or for None) is an exception
     repairs: Mapping[tuple[FindingClass, SubCause | None], Repair] = field(default_factory=lambda: DEFAULT_REPAIRS)
 
@@ -689,16 +693,23 @@ def _contract(c: _Check) -> None:
     crm = max(crm_obs, key=lambda o: o.recency())
     value = next((o for o in sorted(crm_obs, key=lambda o: o.recency(), reverse=True) if o.amount is not None), None)
     live = {sid: s for sid, s in subs.items() if (s.status or "") in LIVE_SUBSCRIPTION}
-    if len(live) > 1:
-        since = max(s.observed_at for s in live.values()) + c.policy.settle
+    # One subscription per billing cadence is the design (a contract of monthly and annual lines has two); two live
+    # subscriptions of the same cadence bill the customer twice.
+    cadences: dict[str, list[Observation]] = {}
+    for s in live.values():
+        cadences.setdefault(s.extra.get("billing_frequency", "?"), []).append(s)
+    twice = {cadence: group for cadence, group in cadences.items() if len(group) > 1}
+    if twice:
+        doubled = [s for group in twice.values() for s in group]
+        since = max(s.observed_at for s in doubled) + c.policy.settle
         if c.due(since):
             c.add(
                 FindingClass.DUPLICATE,
                 SubCause.SECOND_ENTRY,
                 since=since,
-                evidence=[crm, *live.values()],
-                detail=f"CRM contract {contract_id} has {len(live)} live subscriptions in billing: "
-                f"{', '.join(sorted(live))}",
+                evidence=[crm, *doubled],
+                detail=f"CRM contract {contract_id} has {len(doubled)} live subscriptions billing "
+                f"{' and '.join(sorted(twice))} in billing: {', '.join(sorted(s.record_id for s in doubled))}",
                 entity=entity,
                 amount=None if value is None else value.amount,
                 currency=None if value is None else value.currency,

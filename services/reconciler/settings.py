@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-from pydantic import Field
+import httpx
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from accord.runtime import RuntimeSettings
 
-from .model import Relation
+from .model import Relation, System
 from .rules import Policy
+from .snapshots import BillingSnapshots, CrmSnapshots, ErpSnapshots
+from .staterun import Source
 
 
 class ReconcilerSettings(RuntimeSettings):
@@ -28,12 +34,32 @@ class ReconcilerSettings(RuntimeSettings):
     allow_reroute: bool = True
     #: legal entity → base currency, e.g. '{"US": "USD", "EU": "EUR"}' (tells a converted posting from a wrong one)
     base_currencies: dict[str, str] = Field(default_factory=dict)
+    #: how long a safe repair has to converge before it is requested again, and how many attempts before a person
+    repair_timeout_seconds: float = Field(default=600, gt=0)
+    repair_attempts: int = Field(default=3, ge=1)
     #: detect and publish, but decide no repair and raise no case: findings stay open, `repairs` says what it would do
     dry_run: bool = False
     #: catalogue topic → topic in use, e.g. '{"billing.invoices": "acme.billing.invoices"}'
     topics: dict[str, str] = Field(default_factory=dict)
     #: how many due keys one sweep takes (the sweeper runs every second)
     sweep_batch: int = Field(default=500, ge=1, le=10_000)
+
+    # -- the systems' read APIs, for state runs (a system whose URL is unset is not read) --------------------------
+    #: the sandbox (or each system's own base URL below): ACCORD_SANDBOX_URL serves all three in the local stack
+    billing_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ACCORD_RECONCILER_BILLING_URL", "ACCORD_SANDBOX_URL")
+    )
+    billing_api_key: SecretStr = SecretStr("sk_test_accord_reconciler")  # read calls only
+    erp_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ACCORD_RECONCILER_ERP_URL", "ACCORD_SANDBOX_URL")
+    )
+    erp_client_id: str = "accord-reconciler"
+    erp_client_secret: SecretStr = SecretStr("")
+    crm_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ACCORD_RECONCILER_CRM_URL", "ACCORD_SANDBOX_URL")
+    )
+    crm_client_id: str = "accord-reconciler"
+    crm_client_secret: SecretStr = SecretStr("")
 
     def policy(self) -> Policy:
         defaults = Policy()
@@ -44,4 +70,31 @@ class ReconcilerSettings(RuntimeSettings):
             amount_tolerance=self.amount_tolerance,
             allow_reroute=self.allow_reroute,
             base_currencies=dict(self.base_currencies),
+            repair_timeout=timedelta(seconds=self.repair_timeout_seconds),
+            repair_attempts=self.repair_attempts,
         )
+
+
+@asynccontextmanager
+async def sources(settings: ReconcilerSettings) -> AsyncIterator[dict[System, Source]]:
+    """The read API of each system whose URL is set, on HTTP clients closed at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+        out: dict[System, Source] = {}
+
+        def client(url: str) -> httpx.AsyncClient:
+            return httpx.AsyncClient(base_url=url, timeout=60)
+
+        if settings.billing_url:
+            http = await stack.enter_async_context(client(settings.billing_url))
+            out[System.BILLING] = BillingSnapshots(http, api_key=settings.billing_api_key.get_secret_value())
+        if settings.erp_url:
+            http = await stack.enter_async_context(client(settings.erp_url))
+            out[System.ERP] = ErpSnapshots(
+                http, client_id=settings.erp_client_id, client_secret=settings.erp_client_secret.get_secret_value()
+            )
+        if settings.crm_url:
+            http = await stack.enter_async_context(client(settings.crm_url))
+            out[System.CRM] = CrmSnapshots(
+                http, client_id=settings.crm_client_id, client_secret=settings.crm_client_secret.get_secret_value()
+            )
+        yield out

@@ -188,6 +188,15 @@ class SubscriptionAction(enum.StrEnum):
     CANCEL = "CANCEL"
 
 
+class RepairAction(enum.StrEnum):
+    """What to do. REDRIVE_POSTING: publish the billing document again from billing's API so the ERP posting is made (or made current). RESYNC_CRM_STATUS: write billing's latest status to the CRM account again. READ_BACK: ask the ERP whether an in-doubt write landed, then finish or retry it."""
+
+    UNKNOWN = "UNKNOWN"
+    REDRIVE_POSTING = "REDRIVE_POSTING"
+    RESYNC_CRM_STATUS = "RESYNC_CRM_STATUS"
+    READ_BACK = "READ_BACK"
+
+
 class Resolution(enum.StrEnum):
     """How a divergence ended."""
 
@@ -1634,6 +1643,55 @@ class DivergenceResolved(Event):
     )
 
 
+class RepairRequested(Event):
+    """The reconciler asks the connector of a system to repair a divergence that is safe to repair automatically. The connector does it idempotently (once per repair_id) and the result shows in the ordinary event flow, where the reconciler sees the systems agree again."""
+
+    AVRO_NAME: ClassVar[str] = "accord.recon.RepairRequested"
+    TOPIC: ClassVar[str] = "recon.repairs"
+    KEY_FIELDS: ClassVar[tuple[str, ...]] = ("entity_id",)
+    OWNER: ClassVar[str] = "accord"
+    COMPATIBILITY: ClassVar[str] = "BACKWARD"
+    SCHEMA: ClassVar[str] = (
+        '{"type":"record","name":"RepairRequested","namespace":"accord.recon","doc":"The reconciler asks the connector of a system to repair a divergence that is safe to repair automatically. The connector does it idempotently (once per repair_id) and the result shows in the ordinary event flow, where the reconciler sees the systems agree again.","fields":[{"name":"meta","type":{"type":"record","name":"Meta","namespace":"accord.common","doc":"Envelope shared by every accord event: identity, time, provenance and ordering.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event (UUID); consumers deduplicate on it."},{"name":"event_type","type":"string","doc":"Full Avro name of the event record, e.g. accord.billing.InvoiceIssued."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-micros"},"doc":"When the fact happened in the source system (UTC, microseconds)."},{"name":"source_system","type":{"type":"enum","name":"SourceSystem","namespace":"accord.common","doc":"The kind of system an event comes from. UNKNOWN is what an older reader sees for a system added later.","symbols":["UNKNOWN","CRM","BILLING","ERP","ACCORD"],"default":"UNKNOWN"},"doc":"The system whose change this event reports."},{"name":"source_id","type":"string","doc":"Id of the change in the source system (webhook delivery, event or version id), for tracing back."},{"name":"correlation_id","type":"string","doc":"Id shared by every event of one business flow (e.g. one quote-to-cash run)."},{"name":"causation_id","type":["null","string"],"default":null,"doc":"event_id of the event that caused this one; null for an event caused by an outside change."},{"name":"legal_entity","type":["null","string"],"default":null,"doc":"Legal entity (ERP subsidiary code) the fact belongs to; null when it belongs to none."},{"name":"entity_version","type":"long","doc":"Version of the aggregate in its system of record after this change; higher is newer."}]},"doc":"Envelope shared by every accord event: identity, time, provenance and ordering."},{"name":"repair_id","type":"string","doc":"Id of this repair attempt (the idempotency key of whoever carries it out)."},{"name":"divergence_key","type":"string","doc":"The divergence being repaired, e.g. journal:EU/in_1:missing."},{"name":"divergence_id","type":"string","doc":"The occurrence of the divergence being repaired."},{"name":"action","type":{"type":"enum","name":"RepairAction","namespace":"accord.recon","doc":"What to do. REDRIVE_POSTING: publish the billing document again from billing\'s API so the ERP posting is made (or made current). RESYNC_CRM_STATUS: write billing\'s latest status to the CRM account again. READ_BACK: ask the ERP whether an in-doubt write landed, then finish or retry it.","symbols":["UNKNOWN","REDRIVE_POSTING","RESYNC_CRM_STATUS","READ_BACK"],"default":"UNKNOWN"},"doc":"The repair to carry out."},{"name":"target_system","type":"accord.common.SourceSystem","doc":"The system whose connector carries it out: BILLING re-drives a document, CRM re-syncs a status, ERP reads back."},{"name":"entity_type","type":"string","doc":"The record concerned: invoice, credit_note, payment, refund or account."},{"name":"entity_id","type":"string","doc":"Its id in the system of record (a billing document id, or the canonical account id)."},{"name":"account_id","type":["null","string"],"default":null,"doc":"Canonical customer account id, when known."},{"name":"journal_request_id","type":["null","string"],"default":null,"doc":"For READ_BACK: the journal request (the ERP entry\'s externalId) whose outcome is unknown."},{"name":"detail","type":"string","doc":"The finding\'s diagnosis, for the connector\'s log and the audit."}]}'
+    )
+
+    meta: Meta = Field(
+        description="Envelope shared by every accord event: identity, time, provenance and ordering.",
+    )
+    repair_id: str = Field(
+        description="Id of this repair attempt (the idempotency key of whoever carries it out).",
+    )
+    divergence_key: str = Field(
+        description="The divergence being repaired, e.g. journal:EU/in_1:missing.",
+    )
+    divergence_id: str = Field(
+        description="The occurrence of the divergence being repaired.",
+    )
+    action: RepairAction = Field(
+        description="The repair to carry out.",
+    )
+    target_system: SourceSystem = Field(
+        description="The system whose connector carries it out: BILLING re-drives a document, CRM re-syncs a status, ERP reads back.",
+    )
+    entity_type: str = Field(
+        description="The record concerned: invoice, credit_note, payment, refund or account.",
+    )
+    entity_id: str = Field(
+        description="Its id in the system of record (a billing document id, or the canonical account id).",
+    )
+    account_id: str | None = Field(
+        default=None,
+        description="Canonical customer account id, when known.",
+    )
+    journal_request_id: str | None = Field(
+        default=None,
+        description="For READ_BACK: the journal request (the ERP entry's externalId) whose outcome is unknown.",
+    )
+    detail: str = Field(
+        description="The finding's diagnosis, for the connector's log and the audit.",
+    )
+
+
 class CreditNoteIssued(Event):
     """Billing issued a credit note against an invoice."""
 
@@ -1768,6 +1826,7 @@ EVENTS: dict[str, type[Event]] = {
     "accord.q2c.SubscriptionProvisionRequested": SubscriptionProvisionRequested,
     "accord.recon.DivergenceDetected": DivergenceDetected,
     "accord.recon.DivergenceResolved": DivergenceResolved,
+    "accord.recon.RepairRequested": RepairRequested,
 }
 
 __all__ = [
@@ -1817,6 +1876,8 @@ __all__ = [
     "ProrationPolicy",
     "ProvisioningCompleted",
     "ProvisioningFailed",
+    "RepairAction",
+    "RepairRequested",
     "Resolution",
     "Severity",
     "SourceDocumentType",

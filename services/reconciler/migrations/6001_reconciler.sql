@@ -62,10 +62,12 @@ CREATE TABLE repairs (
     finding_id     uuid        NOT NULL,
     occurrence     integer     NOT NULL,
     repair         text        NOT NULL,
+    attempt        integer     NOT NULL,
+    repair_id      text,                    -- the RepairRequested's id (none in dry run)
     dry_run        boolean     NOT NULL,
     decided_at     timestamptz NOT NULL DEFAULT now(),
     detail         text        NOT NULL,
-    UNIQUE (finding_id, occurrence, repair, dry_run)
+    UNIQUE (finding_id, occurrence, repair, attempt, dry_run)
 );
 
 -- State reconciliation runs (`accord reconcile run`): what was read and what was found.

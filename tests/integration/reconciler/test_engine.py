@@ -22,7 +22,10 @@ from accord.events import (
     DivergenceResolved,
     Event,
     ExceptionChanged,
+    RepairAction,
+    RepairRequested,
     Resolution,
+    SourceSystem,
     SubscriptionStatus,
 )
 from accord.migrations import migrate
@@ -127,8 +130,16 @@ async def test_a_missing_posting_is_found_when_its_deadline_passes_even_after_a_
             "case_id": None,
         }
     ]
-    (event,) = await recon.published()
+    event, repair = await recon.published()
     assert isinstance(event, DivergenceDetected)
+    assert isinstance(repair, RepairRequested)  # billing's connector is asked to publish the document again
+    assert (repair.action, repair.target_system, repair.entity_type, repair.entity_id) == (
+        RepairAction.REDRIVE_POSTING,
+        SourceSystem.BILLING,
+        "invoice",
+        "in_1",
+    )
+    assert repair.divergence_id == event.divergence_id
     assert (event.divergence_key, event.divergence_class, event.sub_cause) == (
         f"{key}:missing",
         "missing",
@@ -139,7 +150,8 @@ async def test_a_missing_posting_is_found_when_its_deadline_passes_even_after_a_
     assert event.auto_repairable
     assert [(o.system.value, o.record_id) for o in event.observations] == [("BILLING", "in_1"), ("ERP", None)]
     assert event.observations[0].source_event_ids  # the invoice-issued event that said it
-    assert await recon.deadline(key) is None  # nothing left to wait for: only a new observation changes it
+    # what is left to wait for: the repair's own timeout (then it is tried again)
+    assert await recon.deadline(key) == at(minutes=10, seconds=1) + POLICY.repair_timeout
     repairs = await recon.pool.fetch(f"SELECT repair, dry_run FROM {SCHEMA}.repairs")
     assert [tuple(r) for r in repairs] == [("redrive_posting", False)]
 
@@ -224,7 +236,7 @@ async def test_the_report_counts_what_the_tables_hold(
     await recon.sweep(at(minutes=11))
     async with recon.pool.acquire() as conn:
         data = await report.build(conn, schema=SCHEMA, now=at(minutes=20))
-    assert (data["keys"], data["divergent_keys"], data["pending_deadlines"]) == (3, 2, 0)
+    assert (data["keys"], data["divergent_keys"], data["pending_deadlines"]) == (3, 2, 1)  # 1: the repair's timeout
     assert data["match_rate"] == pytest.approx(1 / 3)
     assert {(r["finding_class"], r["legal_entity"], r["status"], r["age"]) for r in data["open"]} == {
         ("missing", "EU", "REPAIRING", "<1h"),
@@ -244,3 +256,22 @@ async def test_the_report_counts_what_the_tables_hold(
     assert json.loads(result.output)["divergent_keys"] == 2
     bad = await asyncio.to_thread(CliRunner().invoke, app, ["reconcile", "report", "--schema", "nope"])
     assert bad.exit_code != 0 and "no reconciler tables" in str(bad.exception)
+
+
+async def test_a_repair_that_does_not_converge_is_tried_again_then_goes_to_a_person(recon: Recon) -> None:
+    await recon.deliver(at(0), invoice("in_9"))
+    await recon.sweep(at(minutes=11))  # missing: redrive_posting, attempt 1
+    timeout = POLICY.repair_timeout
+    assert await recon.deadline("journal:EU/in_9") == at(minutes=11) + timeout
+    await recon.sweep(at(minutes=11) + timeout)  # attempt 2
+    await recon.sweep(at(minutes=11) + 2 * timeout)  # attempt 3
+    assert await recon.sweep(at(minutes=11) + 3 * timeout) == 1  # attempts spent
+    (finding,) = await recon.findings()
+    assert (finding["finding_class"], finding["status"]) == ("missing", "ESCALATED")
+    assert finding["case_id"] is not None
+    attempts = await recon.pool.fetch(f"SELECT attempt, repair_id FROM {SCHEMA}.repairs ORDER BY attempt")
+    assert [r["attempt"] for r in attempts] == [1, 2, 3]
+    assert len({r["repair_id"] for r in attempts}) == 3  # each attempt its own request
+    requests = [e for e in await recon.published() if isinstance(e, RepairRequested)]
+    assert [r.repair_id for r in requests] == [r["repair_id"] for r in attempts]
+    assert await recon.deadline("journal:EU/in_9") is None

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from accord.events import (
+    BillingFrequency,
     ContractActivated,
     ContractAmended,
     ContractCancelled,
@@ -399,6 +400,7 @@ def provisioned(
     *,
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
     when: datetime | None = None,
+    frequency: BillingFrequency = BillingFrequency.MONTHLY,
 ) -> SubscriptionProvisioned:
     return build(
         SubscriptionProvisioned,
@@ -407,6 +409,7 @@ def provisioned(
         subscription_id=subscription_id,
         contract_id=contract_id,
         status=status,
+        billing_frequency=frequency,
         current_period=DatePeriod(start_date=date(2026, 11, 1), end_date=date(2026, 11, 30)),
     )
 

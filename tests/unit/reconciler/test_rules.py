@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from accord.events import Event, JournalRejectionReason, SubscriptionStatus
+from accord.events import BillingFrequency, Event, JournalRejectionReason, SubscriptionStatus
 from accord_reconciler.model import Observation, PeriodBook, Relation, crm_account_status
 from accord_reconciler.rules import FindingClass, Policy, Repair, SubCause, evaluate
 
@@ -140,6 +140,24 @@ CASES = [
         payment(),
         posted("py_1", "p1", "je_1"),
         posted("py_1", "p2", "je_2"),
+    ),
+    case(
+        "two live subscriptions of one cadence for a contract",
+        F.DUPLICATE,
+        CONTRACT,
+        (F.DUPLICATE, S.SECOND_ENTRY),
+        activated(),
+        provisioned(),
+        provisioned("sub_2", when=at(minutes=2)),
+    ),
+    case(
+        "neighbour: one subscription per cadence (monthly and annual lines)",
+        F.DUPLICATE,
+        CONTRACT,
+        None,
+        activated(),
+        provisioned(),
+        provisioned("sub_2", frequency=BillingFrequency.ANNUAL, when=at(minutes=2)),
     ),
     case(
         "neighbour: the same webhook delivered twice",
