@@ -16,6 +16,7 @@ BENCHMARKS = {
     "registry": [sys.executable, str(HERE / "registry" / "bench_registry.py")],
     "runtime": [sys.executable, "-m", "bench.runtime"],
     "e2e": [sys.executable, "-m", "bench.e2e"],
+    "recon": [sys.executable, "-m", "bench.recon"],
 }
 
 

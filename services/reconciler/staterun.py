@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from .engine import Reconciler, Report
-from .model import MatchState, Observation, System
+from .model import MatchState, Observation, Relation, System
 from .snapshots import Snapshot
 from .views import candidates, drop_snapshot, load_snapshot, summarize
 
@@ -102,7 +102,15 @@ async def state_run(
             observations.setdefault(o.key, []).append(o)
         result.snapshots.append(snapshot)
         progress(snapshot.describe())
-    complete = {s.system for s in result.snapshots if since is None}
+    # A full read says what each system holds of the relations its reader covers (billing's documents and payment
+    # outcomes, the ERP's postings, the CRM's account status): for those a record the view has and the read lacks is
+    # gone. Contracts, amendments and subscriptions are not read, so they are judged by the event view alone.
+    covered: dict[System, set[Any]] = {
+        System.ERP: {System.ERP},
+        System.BILLING: {(System.BILLING, Relation.JOURNAL), (System.BILLING, Relation.ACCOUNT)},
+        System.CRM: {(System.CRM, Relation.ACCOUNT)},
+    }
+    complete = {c for s in result.snapshots if since is None for c in covered.get(s.system, set())}
     run_engine = Reconciler(
         schema=schema, policy=engine.policy, encode=engine.encode, dry_run=dry_run, topics=engine.topics
     )

@@ -1,0 +1,1 @@
+"""The state reconciliation benchmark: the candidate query against a plain SQL full outer join."""

@@ -1,0 +1,7 @@
+"""`python -m bench.recon [--invoices N] [--repetitions R]`: see bench/recon/bench.py."""
+
+import sys
+
+from .bench import main
+
+main(sys.argv[1:])
