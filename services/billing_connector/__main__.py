@@ -1,8 +1,9 @@
 """Wiring only: one process for both directions of billing, until SIGTERM.
 
 Inbound: the webhook endpoint and the catch-up poller (billing events → canonical events in the outbox).
-Outbound: the provisioning consumer (requests → commands, accord.runtime) and the command worker (commands →
-billing calls → answers in the outbox, accord.commands). The outbox relay publishes both directions' events.
+Outbound: the provisioning consumer (requests, and the reconciler's repair requests → commands, accord.runtime)
+and the command worker (commands → billing calls → answers in the outbox, accord.commands). The outbox relay
+publishes both directions' events.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .executor import BillingApi, ProvisioningExecutor
 from .handlers import on_result, service
 from .poller import CatchUpPoller
 from .provisioning import REQUEST_TOPIC
+from .repairs import REDRIVE_KIND, RedriveExecutor, with_repairs
+from .repairs import on_result as with_redrives
 from .store import SCHEMA, migrate_all
 
 log = logging.getLogger("accord_billing_connector")
@@ -80,8 +83,9 @@ async def main(settings: BillingConnectorSettings) -> None:
         pool=pool, schema=SCHEMA, source=billing_source(SCHEMA, settings.topics), codec=codec, client=client
     )
 
-    # Outbound: requests → commands (one transaction per batch), commands → billing → answers.
-    consumed = service(name=settings.consumer_group, topics=settings.topics)
+    # Outbound: requests → commands (one transaction per batch), commands → billing → answers; the reconciler's
+    # repair requests → re-drive commands → the documents read back into the outbox (repairs.py).
+    consumed = with_repairs(service(name=settings.consumer_group, topics=settings.topics), topics=settings.topics)
     ensure_topic(settings.kafka_bootstrap_servers, settings.kafka_config, dlq_topic(consumed.group))
     dlq_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
     relay_producer = Producer(producer_config(settings.kafka_bootstrap_servers, kafka))
@@ -89,11 +93,13 @@ async def main(settings: BillingConnectorSettings) -> None:
     consumer.subscribe(list(consumed.topics))
     runtime = Runtime(consumed, store=PostgresStore(pool, SCHEMA), codec=codec, producer=dlq_producer)
     bucket = TokenBucket(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    api = BillingApi(client, bucket=bucket)
+    answers = on_result(SCHEMA, codec.encode, reply_topic=reply_topic, clock=lambda: datetime.now(UTC))
     worker = CommandWorker(
         pool,
         SCHEMA,
-        executors={"billing": ProvisioningExecutor(BillingApi(client, bucket=bucket), pool=pool)},
-        on_result=on_result(SCHEMA, codec.encode, reply_topic=reply_topic, clock=lambda: datetime.now(UTC)),
+        executors={"billing": ProvisioningExecutor(api, pool=pool), f"billing/{REDRIVE_KIND}": RedriveExecutor(api)},
+        on_result=with_redrives(SCHEMA, codec, topics=settings.topics, otherwise=answers),
         retry=RetryPolicy(max_attempts=settings.command_max_attempts, base=settings.command_retry_base_seconds),
         concurrency=settings.command_concurrency,
         call_timeout=settings.command_timeout_seconds,

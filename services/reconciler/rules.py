@@ -15,7 +15,8 @@ Two kinds of deadline:
 - an *absence* (no posting, no subscription, an amendment not applied) is a finding after the relation's SLA,
   counted from when accord learned of the source fact;
 - a *contradiction* (two postings, another amount, another period) is a finding after `settle`, counted from the
-  observation that shows it: events of one fact arrive on several topics in no guaranteed order (a posting may come
+  key's latest observation (any new statement about the fact restarts the wait: a void that follows its invoice by a
+  batch turns two postings from a duplicate into a reversal): events of one fact arrive on several topics in no guaranteed order (a posting may come
   before its request, a period's closing after the rerouted posting), and a short wait keeps that from being noise.
 
 Exactly one class per finding; on one key the rules are ordered so that one divergence yields one finding: an
@@ -248,6 +249,12 @@ class _Check:
     def sla(self) -> datetime.timedelta:
         return self.policy.sla(self.state.relation)
 
+    def settled(self, shown_at: datetime.datetime) -> datetime.datetime:
+        """When a contradiction shown at `shown_at` is due: `settle` after it, or after the key's latest observation
+        if that came later (what arrived since may explain it)."""
+        latest = self.state.last_seen or shown_at
+        return max(shown_at, latest) + self.policy.settle
+
     def add(
         self,
         cls: FindingClass,
@@ -472,12 +479,12 @@ def _journal(c: _Check) -> None:
         by_request.setdefault(p.extra.get("journal_request_id"), []).append(p)
     same_request = [ps for rid, ps in by_request.items() if rid is not None and len(ps) > 1]
     if same_request or len(postings) > max(expected, 1):
-        if c.due(latest_posting + settle):
+        if c.due(c.settled(latest_posting)):
             extra_entries = len(postings) - max(expected, 1) if not same_request else len(same_request[0]) - 1
             c.add(
                 FindingClass.DUPLICATE,
                 SubCause.SAME_REQUEST if same_request else SubCause.SECOND_ENTRY,
-                since=latest_posting + settle,
+                since=c.settled(latest_posting),
                 evidence=[doc, *postings],
                 detail=f"{kind} {doc.record_id} needs {max(expected, 1)} posting(s) in {doc.legal_entity}; the ERP "
                 f"holds {len(postings)}: {', '.join(sorted(j.postings))}",
@@ -512,7 +519,7 @@ def _journal_currency(c: _Check, j: _Journal, doc: Observation, postings: list[O
             wrong.append((p, want, f"posting {p.record_id} is in {p.currency}"))
     if not wrong:
         return
-    since = max(o.observed_at for o, _, _ in wrong) + c.policy.settle
+    since = c.settled(max(o.observed_at for o, _, _ in wrong))
     if c.due(since):
         c.add(
             FindingClass.CURRENCY_MISMATCH,
@@ -581,7 +588,7 @@ def _journal_amount(c: _Check, j: _Journal, doc: Observation, postings: list[Obs
         diffs.append((in_doc, p, _sub_cause(in_doc, doc, converted=converted), words))
     if not diffs:
         return
-    since = max(o.observed_at for _, o, _, _ in diffs) + c.policy.settle
+    since = c.settled(max(o.observed_at for _, o, _, _ in diffs))
     if c.due(since):
         worst = max(diffs, key=lambda d: abs(d[0]))
         c.add(
@@ -611,7 +618,7 @@ def _journal_timing(c: _Check, j: _Journal, doc: Observation, postings: list[Obs
         off.append((p, due_period))
     if not off:
         return
-    since = max(p.observed_at for p, _ in off) + c.policy.settle
+    since = c.settled(max(p.observed_at for p, _ in off))
     if c.due(since):
         c.add(
             FindingClass.TIMING,
@@ -701,7 +708,7 @@ def _contract(c: _Check) -> None:
     twice = {cadence: group for cadence, group in cadences.items() if len(group) > 1}
     if twice:
         doubled = [s for group in twice.values() for s in group]
-        since = max(s.observed_at for s in doubled) + c.policy.settle
+        since = c.settled(max(s.observed_at for s in doubled))
         if c.due(since):
             c.add(
                 FindingClass.DUPLICATE,

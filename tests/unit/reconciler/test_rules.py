@@ -142,6 +142,16 @@ CASES = [
         posted("py_1", "p2", "je_2"),
     ),
     case(
+        "neighbour: both postings came first, the invoice just now, its void not yet (cross-topic order)",
+        F.DUPLICATE,
+        INVOICE,
+        None,
+        posted(when=at(2)),
+        posted(request_id="accord-EU-invoice-in_1-void", erp_id="je_2", version=2, when=at(3)),
+        invoice(when=at(minutes=5)),
+        now=at(minutes=5, seconds=30),
+    ),
+    case(
         "two live subscriptions of one cadence for a contract",
         F.DUPLICATE,
         CONTRACT,
