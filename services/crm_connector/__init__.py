@@ -21,5 +21,6 @@ Tables live in the PostgreSQL schema `crm_connector` (runtime, commands and inge
 - `inbound`: the CRM as an `accord.ingest` source — webhook endpoint, catch-up poller, re-sync, one ingest path;
 - `status`: the pure decider of the Account's write-back fields from billing's invoice and payment events;
 - `writeback`: the executor of write-back commands (versioned, serialised per account, read back when in doubt);
+- `repairs`: the reconciler's RESYNC_CRM_STATUS → the account's last decided fields written again (same command);
 - `app`: settings and the HTTP surface.
 """

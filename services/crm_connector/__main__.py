@@ -1,5 +1,5 @@
 """Wiring only: one process running the CRM webhook endpoint, the catch-up poller, the outbox relay, the billing
-status consumer and the write-back command worker, until SIGTERM (or SIGINT).
+status consumer (with the reconciler's status re-syncs) and the write-back command worker, until SIGTERM (or SIGINT).
 
     python -m accord_crm_connector        # settings: app.CrmConnectorSettings (DATABASE_URL, ACCORD_CRM_…)
 """
@@ -36,7 +36,8 @@ from accord.serde import EventCodec
 from .app import SCHEMA, CrmConnectorSettings, create_app
 from .crm_client import CrmClient
 from .inbound import CrmInbound
-from .status import KIND, SYSTEM, service
+from .repairs import service
+from .status import KIND, SYSTEM
 from .writeback import AccountStatusWriter
 
 log = logging.getLogger("accord_crm_connector")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accord.events import RepairRequested
 from accord.kafka_config import client_properties
 from accord.webhooks import DEFAULT_TOLERANCE_SECONDS
 
@@ -20,8 +21,8 @@ from .inbound import WEBHOOK_PATH, CrmInbound
 from .status import HANDLED
 
 SCHEMA = "crm_connector"
-#: catalogue topics the connector consumes (billing status) and publishes (canonical CRM events)
-CATALOGUE_TOPICS = frozenset({"crm.accounts", "crm.contracts"} | {cls.TOPIC for cls in HANDLED})
+#: catalogue topics the connector consumes (billing status, the reconciler's repairs) and publishes (CRM events)
+CATALOGUE_TOPICS = frozenset({"crm.accounts", "crm.contracts", RepairRequested.TOPIC} | {cls.TOPIC for cls in HANDLED})
 
 
 class CrmConnectorSettings(BaseSettings):

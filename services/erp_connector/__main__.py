@@ -1,6 +1,6 @@
-"""Wiring only: the decider on billing.invoices, billing.payments and q2c.provisioning (accord.runtime's host, with
-the outbox relay and /healthz), the command worker calling the ERP, the period poller and the sweeper of decided
-holds, until SIGTERM."""
+"""Wiring only: the decider on billing.invoices, billing.payments, q2c.provisioning and recon.repairs (accord.runtime's
+host, with the outbox relay and /healthz), the command worker calling the ERP, the period poller and the sweeper of
+decided holds, until SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from accord.casework import migrate_casework
-from accord.commands import CommandWorker, TokenBucket
+from accord.commands import CommandWorker, RetryPolicy, TokenBucket
 from accord.errors import ConfigurationError
 from accord.events import (
     ExceptionChanged,
@@ -34,7 +34,17 @@ from accord.serde import EncodeError, EventCodec
 
 from . import holds, summaries
 from .erp_client import CustomerExecutor, ErpClient, JournalExecutor, LocalExecutor
-from .handlers import CUSTOMER_KIND, HOLD_KIND, KIND, LOCAL, STAGE_KIND, SYSTEM, ConnectorConfig, service
+from .handlers import (
+    CUSTOMER_KIND,
+    HOLD_KIND,
+    KIND,
+    LOCAL,
+    READ_BACK_KIND,
+    STAGE_KIND,
+    SYSTEM,
+    ConnectorConfig,
+    service,
+)
 from .holds import Calendar, Outbox
 from .periods import PeriodPoller, run_poller
 from .posting import Summarization
@@ -125,12 +135,14 @@ async def main(settings: ErpConnectorSettings) -> None:
             f"{SYSTEM}/{CUSTOMER_KIND}": CustomerExecutor(client),
             f"{LOCAL}/{HOLD_KIND}": LocalExecutor(),
             f"{LOCAL}/{STAGE_KIND}": LocalExecutor(),
+            f"{LOCAL}/{READ_BACK_KIND}": LocalExecutor(),  # its effect is repairs.read_back, where it closes
         },
         rate_limits={SYSTEM: TokenBucket(settings.commands_per_second, burst=max(1.0, settings.commands_per_second))},
         on_result=CommandResults(
             outbox, calendar=calendar, policy=settings.closed_period_policy, clock=lambda: datetime.now(UTC)
         ),
         concurrency=settings.command_concurrency,
+        retry=RetryPolicy(max_attempts=settings.command_attempts),
     )
 
     async def sweep() -> None:

@@ -9,7 +9,10 @@
 - customer-provision-requested for the ERP → one `upsert_customer` command per request_id
   (`decide_provisioning`); an invalid request → `ProvisioningFailed` at once;
 - the command's outcome (`result_event`, `provisioning_result`, from the worker's `on_result`: results.py) →
-  `JournalPosted` or `JournalRejected`, `ProvisioningCompleted` or `ProvisioningFailed`.
+  `JournalPosted` or `JournalRejected`, `ProvisioningCompleted` or `ProvisioningFailed`;
+- the reconciler's repair-requested READ_BACK for the ERP → one `read_back` command per repair_id
+  (`decide_repair`), whose closing transaction hands the in-doubt journal command back to the worker's own
+  read-back (repairs.py): the entry found → `JournalPosted`, not found → posted again, by the normal result path.
 
 Handlers are pure and deterministic: event ids of what they emit derive from the event they handle, so a
 redelivered event decides exactly the same. State is per customer account (the key of the billing topics and of
@@ -19,6 +22,7 @@ answered.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -52,6 +56,8 @@ from accord.events import (
     PeriodStatusChanged,
     ProvisioningCompleted,
     ProvisioningFailed,
+    RepairAction,
+    RepairRequested,
     SourceDocumentType,
     SourceSystem,
 )
@@ -77,12 +83,15 @@ from .posting import (
     to_payload,
 )
 
+log = logging.getLogger("accord.erp_connector")
+
 SYSTEM = "erp"
 KIND = "post_journal"
 CUSTOMER_KIND = "upsert_customer"
 LOCAL = "accord"  # commands with no call to make: their effect is written where they close
 HOLD_KIND = "hold_journal"
 STAGE_KIND = "stage_entry"  # SUMMARIZED: the entry waits for its period's summary (summaries.py)
+READ_BACK_KIND = "read_back"  # a repair: the in-doubt journal command read back again (repairs.py)
 JOURNAL_TOPIC = JournalRequested.TOPIC
 _IDS = uuid.UUID("6f0b8a53-2f4e-4a1e-9a57-0d1b6c8e7e21")  # namespace of the ids this connector derives
 _DOC_TYPES = {
@@ -450,6 +459,35 @@ def provisioning_result(
     return ProvisioningFailed(meta=meta, error_code=code, error_message=error[:2000], retryable=retryable, **common)
 
 
+# -- the reconciler's repairs: READ_BACK of an in-doubt journal entry -----------------------------------
+
+
+def decide_repair(event: RepairRequested) -> Decision[dict[str, Any]]:
+    """A READ_BACK for the ERP → one `read_back` command keyed by its repair_id, so a redelivered or re-published
+    request (same repair_id) records nothing new. Its payload holds only what the repair_id determines, never the
+    event's meta: the same request under another event id is the same command, not a key conflict. Requests for
+    other systems are not ours; a READ_BACK without the in-doubt entry's externalId cannot be carried out."""
+    if event.target_system is not SourceSystem.ERP:
+        return Decision()
+    if event.action is not RepairAction.READ_BACK or not (event.journal_request_id or "").strip():
+        log.warning(
+            "repair %s (%s) not carried out: the ERP connector reads back in-doubt journal entries only (action "
+            "READ_BACK with journal_request_id), got action %s and journal_request_id %r",
+            event.repair_id,
+            event.divergence_key,
+            event.action.value,
+            event.journal_request_id,
+        )
+        return Decision()
+    payload = {
+        "repair_id": event.repair_id,
+        "divergence_key": event.divergence_key,
+        "entity_id": event.entity_id,
+        "external_id": event.journal_request_id,
+    }
+    return Decision(commands=[CommandSpec(LOCAL, READ_BACK_KIND, f"repair/{event.repair_id}", payload)])
+
+
 # -- command results → events ------------------------------------------------------------------------
 
 
@@ -528,16 +566,21 @@ def service(config: ConnectorConfig, *, name: str = "erp_connector", summary_job
     def provisioning(state: Any, envelope: Envelope) -> Decision[Any]:
         return decide_provisioning(state, envelope.event, config)
 
+    def repair(state: Any, envelope: Envelope) -> Decision[Any]:
+        return decide_repair(envelope.event)
+
     handled = (InvoiceIssued, CreditNoteIssued, InvoiceVoided, PaymentCollected, PaymentRefunded)
-    # State is per canonical account id, the key of all three topics: the invoices seen, the requests answered.
+    # State is per canonical account id, the key of the first three topics: the invoices seen, the requests
+    # answered. recon.repairs is keyed by billing document id; its decider keeps no state (its command key is
+    # the idempotency), so no state row is ever written under those keys.
+    consumed = (InvoiceIssued.TOPIC, PaymentCollected.TOPIC, CustomerProvisionRequested.TOPIC, RepairRequested.TOPIC)
     return Service(
         name=name,
-        topics=[
-            config.topic(t) for t in (InvoiceIssued.TOPIC, PaymentCollected.TOPIC, CustomerProvisionRequested.TOPIC)
-        ],
+        topics=[config.topic(t) for t in consumed],
         handlers={
             **{cls.AVRO_NAME: handler for cls in handled},
             CustomerProvisionRequested.AVRO_NAME: provisioning,
+            RepairRequested.AVRO_NAME: repair,
         },
         aggregate="customer_postings",
     )
@@ -547,6 +590,7 @@ __all__ = [
     "ConnectorConfig",
     "decide",
     "decide_provisioning",
+    "decide_repair",
     "on_result",
     "provisioning_result",
     "result_event",

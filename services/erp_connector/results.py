@@ -4,7 +4,8 @@
   the closed-period policy instead (`holds.after_refusal`: rerouted, or held);
 - `erp/upsert_customer`: exactly one `ProvisioningCompleted` or `ProvisioningFailed` for its request_id;
 - `accord/hold_journal`: the held entry kept and its case opened (`holds.hold`);
-- `accord/stage_entry` (SUMMARIZED): the entry staged for its period's summary (`summaries.stage`).
+- `accord/stage_entry` (SUMMARIZED): the entry staged for its period's summary (`summaries.stage`);
+- `accord/read_back` (the reconciler's READ_BACK): the in-doubt journal command made due again (`repairs.read_back`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ import asyncpg
 
 from accord.commands import Command, Outcome, Status
 
-from . import holds, summaries
-from .handlers import CUSTOMER_KIND, HOLD_KIND, KIND, STAGE_KIND, provisioning_result, result_event
+from . import holds, repairs, summaries
+from .handlers import (
+    CUSTOMER_KIND,
+    HOLD_KIND,
+    KIND,
+    READ_BACK_KIND,
+    STAGE_KIND,
+    provisioning_result,
+    result_event,
+)
 from .holds import Calendar, Outbox
 from .posting import ClosedPeriodPolicy
 
@@ -41,6 +50,9 @@ class CommandResults:
             return
         if command.kind == STAGE_KIND:
             await summaries.stage(conn, self.outbox.schema, command.payload)
+            return
+        if command.kind == READ_BACK_KIND:
+            await repairs.read_back(conn, self.outbox.schema, command.payload)
             return
         if command.kind == CUSTOMER_KIND:
             await self.outbox.write(conn, provisioning_result(command, outcome, now=now))

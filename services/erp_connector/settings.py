@@ -35,6 +35,8 @@ class ErpConnectorSettings(BaseSettings):
     command_concurrency: int = Field(default=4, ge=1, le=64)
     #: commands started per second against the ERP, all kinds (a journal is 2 calls: the upsert, the read)
     commands_per_second: float = Field(default=20.0, gt=0)
+    #: calls per command before it ends failed, or in doubt when its last call may have been applied
+    command_attempts: int = Field(default=8, ge=1, le=100)
     #: legal entity code (the subsidiary's externalId) → its base currency (JSON object)
     base_currencies: dict[str, str] = Field(default_factory=lambda: {"US": "USD", "EU": "EUR", "UK": "GBP"})
     #: role → account externalId, over the default chart (acct-1100 …), for every legal entity (JSON object)
