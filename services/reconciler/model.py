@@ -326,6 +326,13 @@ def aliases_of(observations: Iterable[Observation]) -> dict[str, str]:
 # -- canonical events → observations -----------------------------------------------------------------------------
 
 
+def cadence_groups(lines: Iterable[Any]) -> set[str]:
+    """The subscriptions a contract's lines make in billing: one per cadence, usage-based lines apart (billed in
+    arrears; the billing connector's grouping). A contract with no lines still expects one subscription."""
+    groups = {"USAGE" if ln.usage_based else (ln.billing_frequency or "MONTHLY") for ln in lines}
+    return {str(g) for g in groups} or {"MONTHLY"}
+
+
 def _base(event: Event, observed_at: datetime.datetime | None) -> dict[str, Any]:
     meta = event.meta  # type: ignore[attr-defined]
     return {
@@ -361,7 +368,11 @@ def observe(event: Event, *, observed_at: datetime.datetime | None = None) -> li
                     status=Status.ACTIVE,
                     period=period_of(event.start_date),
                     account_id=event.account_id,
-                    extra={"contract_number": event.contract_number, "start_date": event.start_date.isoformat()},
+                    extra={
+                        "contract_number": event.contract_number,
+                        "start_date": event.start_date.isoformat(),
+                        "subscriptions": str(len(cadence_groups(event.lines))),
+                    },
                     **b,
                 )
             ]

@@ -16,8 +16,9 @@ Two kinds of deadline:
   counted from when accord learned of the source fact;
 - a *contradiction* (two postings, another amount, another period) is a finding after `settle`, counted from the
   key's latest observation (any new statement about the fact restarts the wait: a void that follows its invoice by a
-  batch turns two postings from a duplicate into a reversal): events of one fact arrive on several topics in no guaranteed order (a posting may come
-  before its request, a period's closing after the rerouted posting), and a short wait keeps that from being noise.
+  batch turns two postings from a duplicate into a reversal): events of one fact arrive on several topics in no
+  guaranteed order (a posting may come before its request, a period's closing after the rerouted posting), and a
+  short wait keeps that from being noise.
 
 Exactly one class per finding; on one key the rules are ordered so that one divergence yields one finding: an
 orphan is not also missing, a duplicate is not also an amount mismatch, an unresolved in-doubt write is not also a
@@ -700,23 +701,19 @@ def _contract(c: _Check) -> None:
     crm = max(crm_obs, key=lambda o: o.recency())
     value = next((o for o in sorted(crm_obs, key=lambda o: o.recency(), reverse=True) if o.amount is not None), None)
     live = {sid: s for sid, s in subs.items() if (s.status or "") in LIVE_SUBSCRIPTION}
-    # One subscription per billing cadence is the design (a contract of monthly and annual lines has two); two live
-    # subscriptions of the same cadence bill the customer twice.
-    cadences: dict[str, list[Observation]] = {}
-    for s in live.values():
-        cadences.setdefault(s.extra.get("billing_frequency", "?"), []).append(s)
-    twice = {cadence: group for cadence, group in cadences.items() if len(group) > 1}
-    if twice:
-        doubled = [s for group in twice.values() for s in group]
-        since = c.settled(max(s.observed_at for s in doubled))
+    # One subscription per cadence group is the design (monthly, annual and usage-based lines make three); more live
+    # subscriptions than the contract's groups bill the customer twice.
+    groups = max((int(o.extra.get("subscriptions", "1")) for o in crm_obs), default=1)
+    if len(live) > groups:
+        since = c.settled(max(s.observed_at for s in live.values()))
         if c.due(since):
             c.add(
                 FindingClass.DUPLICATE,
                 SubCause.SECOND_ENTRY,
                 since=since,
-                evidence=[crm, *doubled],
-                detail=f"CRM contract {contract_id} has {len(doubled)} live subscriptions billing "
-                f"{' and '.join(sorted(twice))} in billing: {', '.join(sorted(s.record_id for s in doubled))}",
+                evidence=[crm, *live.values()],
+                detail=f"CRM contract {contract_id} needs {groups} subscription(s), one per cadence; billing has "
+                f"{len(live)} live: {', '.join(sorted(live))}",
                 entity=entity,
                 amount=None if value is None else value.amount,
                 currency=None if value is None else value.currency,

@@ -17,6 +17,7 @@ from accord.events import (
     ContractActivated,
     ContractAmended,
     ContractCancelled,
+    ContractLine,
     ContractRenewed,
     DatePeriod,
     Event,
@@ -334,7 +335,24 @@ def period_closed(period: str = "2026-11", entity: str = "EU") -> PeriodStatusCh
 # -- the CRM and billing's subscriptions -------------------------------------------------------------------------
 
 
-def activated(contract_id: str = "ctr_1", *, when: datetime = T0) -> ContractActivated:
+def contract_line(
+    frequency: BillingFrequency | None = BillingFrequency.MONTHLY, *, usage: bool = False
+) -> ContractLine:
+    return ContractLine(
+        line_id=f"ln_{next(_SEQ)}",
+        product_code="SEAT",
+        quantity=Decimal(1),
+        unit_price=m("1000.00"),
+        start_date=date(2026, 11, 1),
+        end_date=date(2027, 10, 31),
+        billing_frequency=frequency,
+        usage_based=usage,
+    )
+
+
+def activated(
+    contract_id: str = "ctr_1", *, when: datetime = T0, lines: Iterable[ContractLine] = ()
+) -> ContractActivated:
     return build(
         ContractActivated,
         when=when,
@@ -346,6 +364,7 @@ def activated(contract_id: str = "ctr_1", *, when: datetime = T0) -> ContractAct
         end_date=date(2027, 10, 31),
         term_months=12,
         total_contract_value=m("12000.00"),
+        lines=list(lines),
     )
 
 
