@@ -248,6 +248,8 @@ def demo(
             "where to look next:\n"
             "  accord exceptions list                 the cases waiting for a person (approve|reject|retry)\n"
             f"  accord sandbox agreement --namespace {ns}   every disagreement, with its reason\n"
+            "  accord reconcile run --dry-run         what the reconciler finds reading every system's API now\n"
+            "  accord reconcile report                match rate, findings, amount at risk, repairs\n"
             "  accord dlq list                        dead letters, and `accord dlq redrive`\n"
             "  accord dev status                      every process, its address and its log\n"
             "  accord dev down                        stop it all"
