@@ -17,6 +17,7 @@ BENCHMARKS = {
     "runtime": [sys.executable, "-m", "bench.runtime"],
     "e2e": [sys.executable, "-m", "bench.e2e"],
     "recon": [sys.executable, "-m", "bench.recon"],
+    "recon-detect": [sys.executable, "-m", "bench.recon.detect"],
 }
 
 

@@ -21,7 +21,9 @@ from .staterun import Source
 
 
 class ReconcilerSettings(RuntimeSettings):
-    model_config = SettingsConfigDict(env_prefix="ACCORD_RECONCILER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ACCORD_RECONCILER_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     #: the consumer group and PostgreSQL schema (several reconcilers on one cluster, or a test's own)
     service_name: str = Field(default="reconciler", pattern=r"^[a-z_][a-z0-9_]*$")
@@ -53,13 +55,30 @@ class ReconcilerSettings(RuntimeSettings):
     erp_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ACCORD_RECONCILER_ERP_URL", "ACCORD_SANDBOX_URL")
     )
-    erp_client_id: str = "accord-reconciler"
-    erp_client_secret: SecretStr = SecretStr("")
+    #: OAuth client credentials of the ERP and the CRM (ACCORD_RECONCILER_CLIENT_ID / _SECRET serve both)
+    erp_client_id: str = Field(
+        default="accord-reconciler",
+        validation_alias=AliasChoices("ACCORD_RECONCILER_ERP_CLIENT_ID", "ACCORD_RECONCILER_CLIENT_ID"),
+    )
+    erp_client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("ACCORD_RECONCILER_ERP_CLIENT_SECRET", "ACCORD_RECONCILER_CLIENT_SECRET"),
+    )
     crm_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ACCORD_RECONCILER_CRM_URL", "ACCORD_SANDBOX_URL")
     )
-    crm_client_id: str = "accord-reconciler"
-    crm_client_secret: SecretStr = SecretStr("")
+    crm_client_id: str = Field(
+        default="accord-reconciler",
+        validation_alias=AliasChoices("ACCORD_RECONCILER_CRM_CLIENT_ID", "ACCORD_RECONCILER_CLIENT_ID"),
+    )
+    crm_client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("ACCORD_RECONCILER_CRM_CLIENT_SECRET", "ACCORD_RECONCILER_CLIENT_SECRET"),
+    )
+
+    #: a state run from the service every so many seconds (changed since the last one; the first reads everything);
+    #: 0: only on demand (`accord reconcile run`)
+    state_run_seconds: float = Field(default=0, ge=0)
 
     def policy(self) -> Policy:
         defaults = Policy()

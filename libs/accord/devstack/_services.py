@@ -191,5 +191,13 @@ def service_parts() -> list[ServicePart]:
             # the sandbox ERP's own rate table, for documents in another currency than the subsidiary's
             settings={"ACCORD_ERP_RATES": json.dumps(DEMO_RATES)},
         ),
-        AccordServicePart("reconciler", "accord_reconciler", prefix="RECONCILER", compose_port=8095),
+        AccordServicePart(
+            "reconciler",
+            "accord_reconciler",
+            prefix="RECONCILER",
+            oauth=True,  # it reads the ERP's and the CRM's APIs in its state runs
+            compose_port=8095,
+            # a state run (changed since the last one) every 15 minutes; `accord reconcile run` for one now
+            settings={"ACCORD_RECONCILER_STATE_RUN_SECONDS": "900"},
+        ),
     ]

@@ -16,7 +16,7 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,7 @@ class ServiceHost:
         ]
         if server is not None:
             tasks.append(asyncio.create_task(server.serve(), name="http"))
+        tasks += [asyncio.create_task(work, name=name) for name, work in self.background(pool).items()]
         self.ready = True
         log.info(
             "service %s running (schema %s, topics %s)", self.service.name, self.schema, ",".join(self.service.topics)
@@ -193,6 +194,11 @@ class ServiceHost:
 
     #: the consumer runtime to run (a subclass may add behaviour, e.g. fault injection in tests)
     runtime_class: type[Runtime] = Runtime
+
+    def background(self, pool: asyncpg.Pool) -> dict[str, Coroutine[Any, Any, None]]:
+        """More work a service runs beside its consumer, by name (a subclass's schedule: the reconciler's state
+        runs). Each ends when `self.stop` is set; one that fails takes the process down, as every task does."""
+        return {}
 
     def make_producer(self, role: str) -> Producer:
         """The idempotent producer for `role` ("dead-letters" or "relay")."""

@@ -25,14 +25,14 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from accord.devstack._base import free_port
-from accord.events import DivergenceDetected, DivergenceResolved, Event, ExceptionChanged
+from accord.events import DivergenceDetected, DivergenceResolved, Event, ExceptionChanged, RepairRequested
 from accord.events.samples import sample_event
 from accord.runtime import producer_config
 from accord.serde import EventCodec
 from accord_reconciler.injector import Book, noisy, per_class
 from accord_reconciler.service import TOPICS
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 DIVERGENCES = DivergenceDetected.TOPIC
 
@@ -125,14 +125,12 @@ class Reconciler:
         return lambda: self.value("SELECT count(*) FROM {s}.processed_events") >= distinct
 
     def quiet(self) -> bool:
-        """No deadline pending and everything published."""
-        return (
-            self.value(
-                """SELECT (SELECT count(*) FROM {s}.match_states WHERE next_deadline IS NOT NULL)
+        """No rule's deadline pending (repairs wait an hour here: SHORT) and everything published."""
+        pending = self.value(
+            """SELECT (SELECT count(*) FROM {s}.match_states WHERE next_deadline < now() + interval '30 minutes')
                     + (SELECT count(*) FROM {s}.outbox)"""
-            )
-            == 0
         )
+        return bool(pending == 0)
 
     def divergences(self, *, settle: float = 3.0) -> list[Any]:
         consumer = Consumer(
@@ -166,9 +164,10 @@ def reconciler(
     topic_factory: Callable[..., str],
     tmp_path: Path,
 ) -> Iterator[Reconciler]:
-    topics = {t: topic_factory(partitions=3, prefix=t.replace(".", "-")) for t in (*TOPICS, DIVERGENCES)}
+    written = (DIVERGENCES, RepairRequested.TOPIC)
+    topics = {t: topic_factory(partitions=3, prefix=t.replace(".", "-")) for t in (*TOPICS, *written)}
     with EventCodec.connect(registry_url, auto_register=True) as codec:
-        for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged):  # the subjects the process writes
+        for cls in (DivergenceDetected, DivergenceResolved, ExceptionChanged, RepairRequested):  # what it writes
             codec.encode(topics[cls.TOPIC], sample_event(cls))
         # accord.casework encodes under the catalogue subject before the row moves to the topic in use
         codec.encode(ExceptionChanged.TOPIC, sample_event(ExceptionChanged))
@@ -179,8 +178,9 @@ def reconciler(
 
 
 SHORT = {
-    "ACCORD_RECONCILER_SETTLE_SECONDS": "2",
+    "ACCORD_RECONCILER_SETTLE_SECONDS": "5",
     "ACCORD_RECONCILER_IN_DOUBT_GRACE_SECONDS": "2",
+    "ACCORD_RECONCILER_REPAIR_TIMEOUT_SECONDS": "3600",
 }
 
 
@@ -222,3 +222,26 @@ def test_a_clean_book_under_heavy_delivery_noise_has_no_finding(reconciler: Reco
     assert reconciler.value("SELECT count(*) FROM {s}.match_states") > 3000
     assert reconciler.rows("SELECT key, finding_class, status FROM {s}.findings") == []
     assert reconciler.divergences(settle=2.0) == []
+
+
+def test_the_service_runs_state_reconciliations_on_its_schedule(reconciler: Reconciler, sandbox_url: str) -> None:
+    reconciler.start(
+        ACCORD_SANDBOX_URL=sandbox_url,
+        ACCORD_RECONCILER_CLIENT_SECRET="cs_test",
+        ACCORD_RECONCILER_STATE_RUN_SECONDS="1",
+        **SHORT,
+    )
+    reconciler.wait_until(
+        lambda: reconciler.value("SELECT count(*) FROM {s}.runs WHERE finished_at IS NOT NULL") >= 2,
+        "no scheduled state run finished",
+        timeout=120,
+    )
+    runs = reconciler.rows(
+        "SELECT since, summary->>'until', summary->'read' FROM {s}.runs WHERE finished_at IS NOT NULL"
+        " ORDER BY started_at LIMIT 2"
+    )
+    (first_since, first_until, first_read), (second_since, _, _) = runs
+    assert first_since is None  # the first reads everything
+    # the next reads what changed since the first saw (nothing, if the sandbox held nothing yet)
+    assert (None if second_since is None else second_since.isoformat()) == first_until
+    assert len(json.loads(first_read)) == 3  # billing, the ERP and the CRM were read
