@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.exceptions import database_url
+from accord.cli.exceptions import in_schema
 from accord.errors import ConfigurationError
 from accord.serde import EventCodec
 
@@ -38,27 +37,12 @@ SchemaOption = Annotated[str, typer.Option("--schema", help="The reconciler's Po
 
 
 def _run(schema: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
-        raise ConfigurationError(f"--schema {schema!r} must be a lower-case SQL identifier")
-
-    async def main() -> T:
-        try:
-            conn = await asyncpg.connect(database_url())
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise ConfigurationError(
-                f"cannot reach the database of DATABASE_URL: {type(exc).__name__}: {exc}"
-            ) from None
-        try:
-            return await work(conn)
-        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
-            raise ConfigurationError(
-                f"schema {schema!r} has no reconciler tables; pass the reconciler's schema with --schema, or start "
-                "the reconciler once (`accord dev up`) so it creates them"
-            ) from None
-        finally:
-            await conn.close()
-
-    return asyncio.run(main())
+    return in_schema(
+        schema,
+        work,
+        missing="has no reconciler tables; pass the reconciler's schema with --schema, or start the reconciler once "
+        "(`accord dev up`) so it creates them",
+    )
 
 
 @app.command("report")

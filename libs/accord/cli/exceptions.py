@@ -46,7 +46,15 @@ def database_url() -> str:
     return url
 
 
-def _run(schema: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+def in_schema(
+    schema: str,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    missing: str,
+    error: Callable[[str], Exception] = ConfigurationError,
+) -> T:
+    """`work` on one connection to DATABASE_URL; a schema without the tables it needs is an `error` that says
+    `missing` (what to do), never a stack trace. Shared by the commands that read a service's tables."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
         raise ConfigurationError(f"--schema {schema!r} must be a lower-case SQL identifier")
 
@@ -60,14 +68,21 @@ def _run(schema: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         try:
             return await work(conn)
         except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
-            raise CaseworkError(
-                f"schema {schema!r} has no exception queue (cases table); pass the orchestrator's schema with "
-                "--schema, or start the orchestrator once so it creates its tables"
-            ) from None
+            raise error(f"schema {schema!r} {missing}") from None
         finally:
             await conn.close()
 
     return asyncio.run(main())
+
+
+def _run(schema: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    return in_schema(
+        schema,
+        work,
+        missing="has no exception queue (cases table); pass the orchestrator's schema with --schema, or start the "
+        "orchestrator once so it creates its tables",
+        error=CaseworkError,
+    )
 
 
 def age(since: datetime, now: datetime | None = None) -> str:
