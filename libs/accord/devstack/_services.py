@@ -198,6 +198,10 @@ def service_parts() -> list[ServicePart]:
             oauth=True,  # it reads the ERP's and the CRM's APIs in its state runs
             compose_port=8095,
             # a state run (changed since the last one) every 15 minutes; `accord reconcile run` for one now
-            settings={"ACCORD_RECONCILER_STATE_RUN_SECONDS": "900"},
+            settings={
+                "ACCORD_RECONCILER_STATE_RUN_SECONDS": "900",
+                # the sandbox ERP's subsidiaries: a posting converted to its entity's currency is no currency mismatch
+                "ACCORD_RECONCILER_BASE_CURRENCIES": json.dumps({"US": "USD", "EU": "EUR", "UK": "GBP"}),
+            },
         ),
     ]
