@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from accord.casework import Verdict, decide_case
 from accord.devstack._base import free_port
@@ -47,6 +47,7 @@ from accord.events import (
 from accord.runtime import producer_config
 from accord.serde import EventCodec
 from accord_erp_connector.erp_client import ErpClient
+from tests.support.topics import read_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -246,27 +247,7 @@ class Stack:
 
     def read(self, name: str, *, settle: float = 3.0) -> list[Any]:
         """Every event on one of this test's topics, read until nothing new comes for `settle` seconds."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"reader-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        consumer.subscribe([self.topics[name]])
-        events: list[Any] = []
-        quiet_since = time.monotonic()
-        try:
-            while time.monotonic() - quiet_since < settle:
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error() is not None:
-                    continue
-                events.append(self.codec.decode(self.topics[name], msg.value()).event)
-                quiet_since = time.monotonic()
-        finally:
-            consumer.close()
-        return events
+        return read_events(self.bootstrap, self.topics[name], self.codec.decode, settle=settle)
 
     async def journals(self, external_id: str) -> list[dict[str, Any]]:
         items = await self.erp.records("journalEntry", q=f"externalId EQUAL {external_id}")

@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from accord.devstack._base import free_port
 from accord.events import DivergenceDetected, DivergenceResolved, Event, ExceptionChanged, RepairRequested
@@ -31,6 +31,7 @@ from accord.runtime import producer_config
 from accord.serde import EventCodec
 from accord_reconciler.injector import Book, noisy, per_class
 from accord_reconciler.service import TOPICS
+from tests.support.topics import read_events
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(900)]
 
@@ -133,27 +134,7 @@ class Reconciler:
         return bool(pending == 0)
 
     def divergences(self, *, settle: float = 3.0) -> list[Any]:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"reader-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        consumer.subscribe([self.topics[DIVERGENCES]])
-        events: list[Any] = []
-        quiet_since = time.monotonic()
-        try:
-            while time.monotonic() - quiet_since < settle:
-                msg = consumer.poll(0.5)
-                if msg is None or msg.error() is not None:
-                    continue
-                events.append(self.codec.decode(self.topics[DIVERGENCES], msg.value()).event)
-                quiet_since = time.monotonic()
-        finally:
-            consumer.close()
-        return events
+        return read_events(self.bootstrap, self.topics[DIVERGENCES], self.codec.decode, settle=settle)
 
 
 @pytest.fixture
